@@ -2,6 +2,7 @@
 
 from .errors import BigModelError
 from .hub import create, load
+from .tasks.embeddings import embed
 
 __version__ = "0.1.0"
-__all__ = ["BigModelError", "create", "load"]
+__all__ = ["BigModelError", "create", "embed", "load"]

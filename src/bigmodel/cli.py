@@ -1,0 +1,65 @@
+"""`bigmodel <verb>`: the command line.
+
+Each verb lives in ``bigmodel/commands/<verb>.py`` with a ``register(subparsers)`` that adds
+its parser and sets ``func``; the function calls one task in ``tasks/`` or ``train/``. A
+user's mistake (a :class:`BigModelError`, or a bad argument) prints one line and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .errors import BigModelError
+
+# One module per verb (or group of verbs) under bigmodel.commands.
+COMMAND_MODULES = [
+    "models",
+    "embed",
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="bigmodel",
+        description="Learn, train and run the Transformer, BERT, GPT and ResNet.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"bigmodel {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="VERB", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"bigmodel.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except BigModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `bigmodel ... | head` closed the pipe: not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""`bigmodel embed`: sentence embeddings, or a small semantic search with --query."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from ..errors import BigModelError
+from . import add_parser, positive_int, print_json
+
+
+def register(subparsers: Any) -> None:
+    parser = add_parser(
+        subparsers,
+        "embed",
+        "embed sentences (mean pooling + L2 norm); rank them against --query",
+        '  bigmodel embed "a cat sat" "a dog ran" --model all-minilm-l6-v2 --json\n'
+        '  bigmodel embed --query "animals" "a cat sat" "stock prices fell"\n'
+        "  bigmodel embed --file sentences.txt --json > vectors.json\n",
+    )
+    parser.add_argument("texts", nargs="*", help="texts to embed")
+    parser.add_argument("--model", default="all-minilm-l6-v2", help="preset, folder or HF id")
+    parser.add_argument("--file", help="read one text per line from this file ('-' = stdin)")
+    parser.add_argument("--query", help="rank the texts by cosine similarity to this query")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--json", action="store_true", help="print vectors (or the ranking) as JSON")
+    parser.set_defaults(func=run)
+
+
+def _read_lines(path: str) -> list[str]:
+    try:
+        if path == "-":
+            return [line.rstrip("\n") for line in sys.stdin]
+        with open(path, encoding="utf-8") as handle:
+            return [line.rstrip("\n") for line in handle]
+    except FileNotFoundError:
+        raise BigModelError(f"--file: no such file {path}") from None
+    except UnicodeDecodeError as exc:
+        raise BigModelError(f"--file: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..tasks.embeddings import embed
+
+    texts = list(args.texts) + (_read_lines(args.file) if args.file else [])
+    if not texts:
+        raise BigModelError("give at least one text (arguments or --file)")
+    if args.query is not None:
+        vectors = embed([args.query, *texts], args.model, batch_size=args.batch_size)
+        scores = (vectors[1:] @ vectors[0]).tolist()
+        ranking = sorted(zip(scores, texts, strict=True), key=lambda pair: -pair[0])
+        if args.json:
+            print_json([{"text": t, "score": s} for s, t in ranking])
+        else:
+            for score, text in ranking:
+                print(f"{score:7.4f}  {text}")
+        return 0
+    vectors = embed(texts, args.model, batch_size=args.batch_size, progress=len(texts) > 256)
+    if args.json:
+        print_json([{"text": t, "embedding": v} for t, v in zip(texts, vectors.tolist(), strict=True)])
+    else:
+        for text, vector in zip(texts, vectors.tolist(), strict=True):
+            head = " ".join(f"{x:+.4f}" for x in vector[:6])
+            print(f"[{head} ... ] ({len(vector)} dims)  {text}")
+    return 0
