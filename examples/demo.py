@@ -57,11 +57,19 @@ def shipped_models() -> None:
             print(f"   {row['score']:.3f}  {row['token']}")
 
 
+def digits() -> None:
+    from digits_demo import classify_digits
+
+    section("tiny-resnet-digits, trained by this project on scikit-learn's digits")
+    classify_digits()
+
+
 def main() -> None:
     torch.manual_seed(0)
     semantic_search()
     untrained_gpt()
     shipped_models()
+    digits()
 
 
 if __name__ == "__main__":

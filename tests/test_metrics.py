@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from bigmodel.errors import BigModelError
-from bigmodel.metrics import classification_report, confusion_matrix, format_report, plot_confusion_matrix
+from bigmodel.metrics import (
+    classification_report,
+    confusion_matrix,
+    format_report,
+    plot_confusion_matrix,
+)
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")
 

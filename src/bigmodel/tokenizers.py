@@ -766,8 +766,8 @@ def train_tokenizer(
     """Train a byte-level BPE (GPT-2 style) or a WordPiece (BERT style) tokenizer.
 
     BPE starts from all 256 bytes, so every text encodes and ``decode(encode(x)) == x``;
-    its special token is ``<|endoftext|>`` (bos, eos, unk). WordPiece has [PAD] [UNK] [CLS]
-    [SEP] [MASK], splits Chinese characters one per token, and lowercases (and strips
+    its special token is ``<|endoftext|>`` (bos, eos, unk). WordPiece has ``[PAD]``,
+    ``[UNK]``, ``[CLS]``, ``[SEP]``, ``[MASK]``, splits Chinese characters one per token, and lowercases (and strips
     accents) when ``lowercase``. ``special_tokens`` are extra ones, added after those.
     ``vocab_size`` is an upper bound: a small corpus can give fewer entries. The tokenizer
     is saved to ``out_dir`` when given.

@@ -113,3 +113,102 @@ def test_causal_factorization_and_loss() -> None:
     assert torch.allclose(causal_lm_loss(logits, ids), -log_p / 8, atol=1e-5)
     h = model.transformer(ids).last_hidden_state
     assert torch.allclose(logits, h @ model.transformer.embeddings.token.weight.T, atol=1e-5)
+
+
+def _randomize_bn(module: torch.nn.Module) -> None:
+    """Non-trivial running statistics and affine terms, so that BN(x) ≠ x in eval mode."""
+    for bn in module.modules():
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            with torch.no_grad():
+                bn.running_mean.uniform_(-0.5, 0.5)
+                bn.running_var.uniform_(0.5, 2.0)
+                bn.weight.uniform_(0.5, 1.5)
+                bn.bias.uniform_(-0.5, 0.5)
+
+
+def _bn(x: torch.Tensor, bn: torch.nn.BatchNorm2d) -> torch.Tensor:
+    return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, training=False, eps=bn.eps)
+
+
+def test_resnet_basic_block_is_relu_of_f_plus_identity() -> None:
+    from bigmodel.models.resnet import BasicBlock
+
+    torch.manual_seed(0)
+    block = BasicBlock(8, 8).eval()
+    _randomize_bn(block)
+    assert block.shortcut is None  # same shape: the identity shortcut
+    x = torch.randn(2, 8, 6, 6)
+    f = _bn(F.conv2d(torch.relu(_bn(F.conv2d(x, block.conv1.weight, padding=1), block.bn1)),
+                     block.conv2.weight, padding=1), block.bn2)
+    with torch.no_grad():
+        assert torch.allclose(block(x.clone()), torch.relu(f + x), atol=1e-5)
+
+
+def test_resnet_bottleneck_shapes_and_projection_shortcut() -> None:
+    from bigmodel.models.resnet import Bottleneck
+
+    torch.manual_seed(0)
+    block = Bottleneck(16, 32, stride=2).eval()
+    _randomize_bn(block)
+    # width = out / 4: squeeze 16 -> 8 with 1x1, 3x3 of stride 2 at width 8, expand 8 -> 32
+    assert block.conv1.weight.shape == (8, 16, 1, 1)
+    assert block.conv2.weight.shape == (8, 8, 3, 3) and block.conv2.stride == (2, 2)
+    assert block.conv3.weight.shape == (32, 8, 1, 1)
+    x = torch.randn(2, 16, 8, 8)
+    h = torch.relu(_bn(F.conv2d(x, block.conv1.weight), block.bn1))
+    h = torch.relu(_bn(F.conv2d(h, block.conv2.weight, stride=2, padding=1), block.bn2))
+    f = _bn(F.conv2d(h, block.conv3.weight), block.bn3)
+    shortcut = _bn(F.conv2d(x, block.shortcut.conv.weight, stride=2), block.shortcut.bn)  # BN(W_s * x)
+    with torch.no_grad():
+        y = block(x.clone())
+    assert y.shape == (2, 32, 4, 4)
+    assert torch.allclose(y, torch.relu(f + shortcut), atol=1e-5)
+
+
+def test_lora_output_and_merged_weight_are_w_plus_scaled_ba() -> None:
+    from bigmodel.nn.lora import LoRALinear
+
+    torch.manual_seed(0)
+    base = torch.nn.Linear(12, 10)
+    w, b = base.weight.detach().clone(), base.bias.detach().clone()
+    layer = LoRALinear(base, rank=4, alpha=8.0)
+    with torch.no_grad():
+        layer.lora_B.weight.normal_()  # B starts at zero; give it a value so the update shows
+    a_mat, b_mat = layer.lora_A.weight.detach(), layer.lora_B.weight.detach()  # A: (r, in)  B: (out, r)
+    assert a_mat.shape == (4, 12) and b_mat.shape == (10, 4)
+    w_prime = w + (8.0 / 4) * b_mat @ a_mat  # W' = W + (α/r)·B·A   (out, in)
+    x = torch.randn(3, 5, 12)
+    with torch.no_grad():
+        assert torch.allclose(layer(x), x @ w_prime.T + b, atol=1e-5)
+        merged = layer.merged()
+        assert torch.allclose(merged.weight, w_prime, atol=1e-6)
+        assert torch.allclose(merged(x), layer(x), atol=1e-5)
+    assert not layer.weight.requires_grad and layer.lora_A.weight.requires_grad  # W frozen, A and B train
+
+
+def test_sampling_temperature_top_k_top_p() -> None:
+    from bigmodel.generate.processors import (
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    torch.manual_seed(0)
+    z = torch.randn(3, 40) * 3
+    ids = torch.zeros(3, 1, dtype=torch.long)
+    # temperature: softmax(z / τ)
+    assert torch.allclose(TemperatureLogitsWarper(0.5)(ids, z).softmax(-1), torch.softmax(z / 0.5, -1))
+    # top-k: the k largest survive, everything else has probability 0
+    kept = TopKLogitsWarper(5)(ids, z).softmax(-1) > 0
+    by_hand = torch.zeros_like(kept).scatter(1, z.topk(5).indices, True)
+    assert torch.equal(kept, by_hand)
+    # top-p: the smallest most-probable prefix whose mass reaches p
+    p = torch.softmax(z, -1)
+    kept = TopPLogitsWarper(0.9)(ids, z).softmax(-1) > 0
+    for row in range(3):
+        order = p[row].argsort(descending=True)
+        n = int((p[row][order].cumsum(0) < 0.9).sum()) + 1  # first prefix with mass ≥ 0.9
+        expected = torch.zeros(40, dtype=torch.bool)
+        expected[order[:n]] = True
+        assert torch.equal(kept[row], expected)
+        assert float(p[row][expected].sum()) >= 0.9 > float(p[row][order[: n - 1]].sum())

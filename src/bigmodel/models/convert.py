@@ -486,3 +486,144 @@ def _name_keys(what: str, keys: list[str], shown: int = 4) -> str:
     head = ", ".join(keys[:shown])
     more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
     return f"{len(keys)} {what} ({head}{more})"
+
+
+# --------------------------------------------------------------------------- the Transformer
+# No Hugging Face class holds Vaswani et al.'s model, so its checkpoints keep bigmodel's own
+# names (model_type "bigmodel-transformer"): every rule maps a top-level module to itself.
+
+
+def _transformer_config_to_hf(config: Any) -> dict[str, Any]:
+    return {"model_type": "bigmodel-transformer"} | {k: v for k, v in config.to_dict().items() if k != "extra"}
+
+
+def _transformer_config_from_hf(hf: dict[str, Any]) -> ConfigBase:
+    from .transformer import TransformerConfig
+
+    names = TransformerConfig.field_names()
+    return TransformerConfig.from_dict({k: v for k, v in hf.items() if k in names})
+
+
+def _transformer_classes() -> dict[str, Callable[[], type[BigModel]]]:
+    def get() -> type[BigModel]:
+        from .transformer import Transformer
+
+        return Transformer
+
+    return {"BigmodelTransformer": get}
+
+
+TRANSFORMER_MAP = FamilyMap(
+    family="transformer",
+    hf_model_type="bigmodel-transformer",
+    body_prefix="",
+    body_rules=(("encoder", "encoder"), ("decoder", "decoder"), ("lm_head", "lm_head")),
+    head_rules=(),
+    architectures=_transformer_classes(),
+    config_to_hf=_transformer_config_to_hf,
+    config_from_hf=_transformer_config_from_hf,
+    # With share_embeddings the decoder reads the encoder's token table.
+    tied=("decoder.embeddings.token.weight",),
+)
+FAMILY_MAPS["bigmodel-transformer"] = TRANSFORMER_MAP
+
+
+# --------------------------------------------------------------------------- ResNet
+# transformers' ResNetForImageClassification: resnet.embedder.embedder.{convolution,
+# normalization}, resnet.encoder.stages.S.layers.B.{layer.K, shortcut}.{convolution,
+# normalization}, classifier.1 (a Linear inside Sequential(Flatten, Linear)). Ours:
+# resnet.stem.{conv,bn}, resnet.stages.S.B.{convK,bnK, shortcut.conv, shortcut.bn},
+# classifier. A rule holds one {i}, so the stage number is written out, one rule set per
+# stage. torchvision's names (conv1, bn1, layerN.B.convK, layerN.B.downsample.{0,1}, fc)
+# come after HF's: they are read on load, and saving always writes HF's names.
+
+
+def _resnet_body_rules() -> tuple[Rule, ...]:
+    from .resnet import MAX_STAGES
+
+    hf: list[Rule] = [("embedder.embedder.convolution", "stem.conv"),
+                      ("embedder.embedder.normalization", "stem.bn")]
+    torchvision: list[Rule] = [("conv1", "stem.conv"), ("bn1", "stem.bn")]
+    for s in range(MAX_STAGES):
+        hf_block, tv_block, block = f"encoder.stages.{s}.layers.{{i}}", f"layer{s + 1}.{{i}}", f"stages.{s}.{{i}}"
+        for k in range(3):
+            hf.append((f"{hf_block}.layer.{k}.convolution", f"{block}.conv{k + 1}"))
+            hf.append((f"{hf_block}.layer.{k}.normalization", f"{block}.bn{k + 1}"))
+            torchvision.append((f"{tv_block}.conv{k + 1}", f"{block}.conv{k + 1}"))
+            torchvision.append((f"{tv_block}.bn{k + 1}", f"{block}.bn{k + 1}"))
+        hf.append((f"{hf_block}.shortcut.convolution", f"{block}.shortcut.conv"))
+        hf.append((f"{hf_block}.shortcut.normalization", f"{block}.shortcut.bn"))
+        torchvision.append((f"{tv_block}.downsample.0", f"{block}.shortcut.conv"))
+        torchvision.append((f"{tv_block}.downsample.1", f"{block}.shortcut.bn"))
+    return tuple(hf + torchvision)
+
+
+def _resnet_config_to_hf(config: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "model_type": "resnet",
+        "num_channels": config.num_channels,
+        "embedding_size": config.embedding_size,
+        "hidden_sizes": list(config.hidden_sizes),
+        "depths": list(config.depths),
+        "layer_type": config.block,
+        "hidden_act": "relu",
+        "downsample_in_first_stage": config.downsample_in_first_stage,
+        "downsample_in_bottleneck": config.downsample_in_bottleneck,
+        "num_labels": config.num_labels,
+    }
+    if config.stem != "imagenet":
+        # transformers has no such stem: its 7×7 embedder will refuse these 3×3 weights.
+        out["stem"] = config.stem
+    if config.id2label is not None:
+        out["id2label"] = {str(k): v for k, v in config.id2label.items()}
+        out["label2id"] = {v: int(k) for k, v in config.id2label.items()}
+    return out
+
+
+def _resnet_config_from_hf(hf: dict[str, Any]) -> ConfigBase:
+    from .resnet import ResNetConfig
+
+    act = hf.get("hidden_act", "relu")
+    if act != "relu":
+        raise BigModelError(f"config.json sets hidden_act={act!r}; bigmodel's ResNet uses 'relu'")
+    labels = _id2label(hf)
+    ours = (hf.get("bigmodel") or {}).get("config") or {}
+    return ResNetConfig(
+        num_channels=hf.get("num_channels", 3),
+        embedding_size=hf.get("embedding_size", 64),
+        hidden_sizes=tuple(hf.get("hidden_sizes", (256, 512, 1024, 2048))),
+        depths=tuple(hf.get("depths", (3, 4, 6, 3))),
+        block=hf.get("layer_type", "bottleneck"),
+        stem=hf.get("stem", "imagenet"),
+        downsample_in_first_stage=bool(hf.get("downsample_in_first_stage", False)),
+        downsample_in_bottleneck=bool(hf.get("downsample_in_bottleneck", False)),
+        id2label=labels,
+        num_labels=len(labels) if labels else hf.get("num_labels", 2),
+        classifier_dropout=ours.get("classifier_dropout", 0.0),
+        zero_init_residual=ours.get("zero_init_residual", False),
+    )
+
+
+def _resnet_classes() -> dict[str, Callable[[], type[BigModel]]]:
+    def lazy(name: str) -> Callable[[], type[BigModel]]:
+        def get() -> type[BigModel]:
+            from . import resnet
+
+            return getattr(resnet, name)
+
+        return get
+
+    return {name: lazy(name) for name in ("ResNetForImageClassification", "ResNetModel")}
+
+
+RESNET_MAP = FamilyMap(
+    family="resnet",
+    hf_model_type="resnet",
+    body_prefix="resnet.",
+    body_rules=_resnet_body_rules(),
+    head_rules=(("classifier.1", "classifier"), ("fc", "classifier")),
+    architectures=_resnet_classes(),
+    config_to_hf=_resnet_config_to_hf,
+    config_from_hf=_resnet_config_from_hf,
+)
+FAMILY_MAPS["resnet"] = RESNET_MAP

@@ -24,6 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn import Embeddings, KVCache, TransformerBlock, make_attention_bias
+from ..nn.attention import scaled_dot_product_attention
+from ..nn.feedforward import activation
 from .base import BigModel, ConfigBase, ModelOutput
 
 
@@ -73,6 +75,67 @@ def causal_lm_loss(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> 
     shift_logits = logits[:, :-1, :].reshape(-1, logits.shape[-1])
     shift_labels = labels[:, 1:].reshape(-1)
     return F.cross_entropy(shift_logits.float(), shift_labels, ignore_index=ignore_index)
+
+
+def _linear_fn(module: nn.Module) -> Any:
+    """x -> module(x) without nn.Module.__call__ for a plain Linear.
+
+    A single row (batch-1 decoding) goes through a matrix-vector product: the same
+    y = W x + b, dispatched to gemv, which skips the gemm set-up that dominates at M = 1.
+    Other modules (e.g. Int8Linear) are simply called.
+    """
+    if type(module) is not nn.Linear:
+        return module
+    weight, bias = module.weight, module.bias
+
+    def linear(x: Tensor) -> Tensor:
+        if x.dim() == 3 and x.shape[0] * x.shape[1] == 1:
+            y = torch.mv(weight, x.view(-1)) if bias is None else torch.addmv(bias, weight, x.view(-1))
+            return y.view(1, 1, -1)
+        return F.linear(x, weight, bias)
+
+    return linear
+
+
+def _decode_plan(blocks: nn.ModuleList) -> list[tuple[Any, ...]]:
+    """Per layer: the tensors and callables of a pre-LN block, looked up once per generation
+    (module attribute lookups cost more than the small ops of a decoding step)."""
+    plan = []
+    for block in blocks:
+        attn, ln1, ln2, ffn = block.self_attn, block.self_attn_norm, block.ffn_norm, block.ffn
+        plan.append((
+            ln1.weight, ln1.bias, ln1.eps, _linear_fn(attn.qkv_proj), _linear_fn(attn.out_proj),
+            ln2.weight, ln2.bias, ln2.eps, _linear_fn(ffn.fc_in), _linear_fn(ffn.fc_out),
+            attn.n_heads, attn.head_size,
+        ))
+    return plan
+
+
+def _cached_blocks(blocks: nn.ModuleList, h: Tensor, attn_bias: Tensor | None, kv_cache: KVCache,
+                   act: str) -> Tensor:
+    """The pre-LN causal blocks in inference with a KV cache, op for op as TransformerBlock
+    computes them, without the per-module call overhead (it dominates batch-1 decoding)::
+
+        a = h + W_o · Attention(LN_1(h) W_qkv)         h: (B, T, d)
+        h = a + W_2 · act(W_1 · LN_2(a))
+
+    The plan of each layer's weights lives in the cache: it is built on the first call of a
+    generation and reused for every token after it.
+    """
+    plan = kv_cache.model_state.get("gpt_decode_plan")
+    if plan is None or len(plan) != len(blocks):
+        plan = kv_cache.model_state["gpt_decode_plan"] = _decode_plan(blocks)
+    batch, seq_len, d_model = h.shape
+    shape = (d_model,)
+    causal = seq_len > 1  # one new query may look at every cached key
+    for i, (w1, b1, eps1, qkv_proj, out_proj, w2, b2, eps2, fc_in, fc_out, n_heads, head_size) in enumerate(plan):
+        x = F.layer_norm(h, shape, w1, b1, eps1)
+        q, k, v = qkv_proj(x).view(batch, seq_len, 3, n_heads, head_size).permute(2, 0, 3, 1, 4).unbind(0)
+        k, v = kv_cache.update(i, k, v)  # q, k, v: (B, nh, T, hs); k, v with the past
+        out, _ = scaled_dot_product_attention(q, k, v, attn_bias, is_causal=causal)
+        h = h + out_proj(out.transpose(1, 2).reshape(batch, seq_len, d_model))
+        h = h + fc_out(activation(act, fc_in(F.layer_norm(h, shape, w2, b2, eps2))))
+    return h
 
 
 class GPTModel(BigModel):
@@ -154,6 +217,9 @@ class GPTModel(BigModel):
             position_ids = torch.arange(past, past + seq_len, device=input_ids.device).unsqueeze(0)
         h = self.embeddings(input_ids, position_ids)  # (B, T, d_model)
         attn_bias = make_attention_bias(attention_mask, h.dtype)
+        if kv_cache is not None and not (output_hidden_states or output_attentions or self.training):
+            h = _cached_blocks(self.blocks, h, attn_bias, kv_cache, self.config.activation)
+            return ModelOutput(last_hidden_state=self.final_norm(h), past_key_values=kv_cache)
         all_hidden: list[Tensor] = [h] if output_hidden_states else []
         all_attn: list[Tensor] = []
         for i, block in enumerate(self.blocks):
@@ -227,7 +293,7 @@ class GPT(BigModel):
         h = out.last_hidden_state
         if logits_to_keep > 0:
             h = h[:, -logits_to_keep:]
-        out.logits = self.lm_head(h)
+        out.logits = _linear_fn(self.lm_head)(h) if not self.training else self.lm_head(h)
         if labels is not None:
             out.loss = causal_lm_loss(out.logits, labels)
         return out
@@ -237,3 +303,51 @@ class GPT(BigModel):
         from ..generate import generate
 
         return generate(self, input_ids, **kwargs)
+
+
+def last_token_index(input_ids: Tensor, attention_mask: Tensor | None, pad_token_id: int | None) -> Tensor:
+    """(B,) index of each row's last real token: the rightmost 1 of the mask, else the
+    rightmost id that is not ``pad_token_id`` (transformers' rule), else the last position."""
+    positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+    if attention_mask is not None:
+        real = attention_mask[:, -input_ids.shape[1]:].bool()
+    elif pad_token_id is not None:
+        real = input_ids != pad_token_id
+    else:
+        return torch.full((input_ids.shape[0],), input_ids.shape[1] - 1, device=input_ids.device)
+    return (positions * real).argmax(dim=-1)
+
+
+class GPTForSequenceClassification(BigModel):
+    """GPT + a linear ``score`` (no bias) read at each row's last real token: a causal model
+    has seen the whole text only there. ``logits`` (B, num_labels)."""
+
+    family = "gpt"
+    architecture = "GPT2ForSequenceClassification"
+    config_class = GPTConfig
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__(config)
+        self.transformer = GPTModel(config)
+        self.score = nn.Linear(config.d_model, config.num_labels, bias=False)
+        nn.init.normal_(self.score.weight, mean=0.0, std=config.initializer_range)
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        labels: Tensor | None = None,
+        *,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> ModelOutput:
+        out = self.transformer(input_ids, attention_mask, position_ids,
+                               output_hidden_states=output_hidden_states,
+                               output_attentions=output_attentions)
+        last = last_token_index(input_ids, attention_mask, self.config.pad_token_id)
+        pooled = out.last_hidden_state[torch.arange(input_ids.shape[0], device=input_ids.device), last]
+        out.logits = self.score(pooled)  # (B, num_labels)
+        if labels is not None:
+            out.loss = F.cross_entropy(out.logits.float(), labels.reshape(-1))
+        return out

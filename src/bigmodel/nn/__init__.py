@@ -1,6 +1,11 @@
 """The Transformer's parts, shared by every family."""
 
-from .attention import KVCache, MultiHeadAttention, make_attention_bias, scaled_dot_product_attention
+from .attention import (
+    KVCache,
+    MultiHeadAttention,
+    make_attention_bias,
+    scaled_dot_product_attention,
+)
 from .block import TransformerBlock
 from .embeddings import Embeddings, sinusoidal_positions
 from .feedforward import FeedForward

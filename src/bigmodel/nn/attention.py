@@ -135,6 +135,8 @@ class KVCache:
         self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layers)]
         self.lengths = [0] * n_layers
         self.max_len = max_len
+        # What a model may keep for the length of one generation (e.g. its decode plan).
+        self.model_state: dict[str, object] = {}
 
     def __len__(self) -> int:
         return self.lengths[0]
@@ -146,13 +148,16 @@ class KVCache:
     def update(self, layer: int, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
         """Append (B, nh, T, hs) to ``layer`` and return all keys and values so far."""
         start = self.lengths[layer]
-        end = start + key.shape[-2]
+        n = key.shape[-2]
+        end = start + n
         if end > self.max_len:
             raise ValueError(f"KV cache holds {self.max_len} positions; {end} were asked for")
-        self.keys[layer][:, :, start:end] = key
-        self.values[layer][:, :, start:end] = value
+        keys, values = self.keys[layer], self.values[layer]
+        # narrow + copy_ rather than slice assignment: fewer dispatches per decoded token.
+        keys.narrow(2, start, n).copy_(key)
+        values.narrow(2, start, n).copy_(value)
         self.lengths[layer] = end
-        return self.keys[layer][:, :, :end], self.values[layer][:, :, :end]
+        return keys.narrow(2, 0, end), values.narrow(2, 0, end)
 
     def reorder(self, batch_index: Tensor) -> None:
         """Keep rows ``batch_index`` (beam search: each beam continues its parent's cache)."""

@@ -1,0 +1,233 @@
+"""bigmodel vs transformers: GPT-2 124M decoding and prefill on the same random weights.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/generate.py [--reps 3] [--threads 2] [--json]
+
+One random GPT2LMHeadModel(GPT2Config()) is built with transformers, saved, and loaded into
+bigmodel, so both run the very same weights. Each case runs both libraries alternately
+(interleaved, the order flipping each repetition) and reports medians, so that load from
+other processes hits both sides alike. Cases:
+
+- decode: greedy, 128 new tokens after an 8-token prompt, batch 1 (fp32, bf16) and batch 8;
+  tokens/s counts new tokens (the short prefill included, for both).
+- prefill: one forward of 512 tokens with a KV cache, logits for the last position only.
+- int8: bigmodel's int8 weight-only model (fp32 activations and bf16 activations):
+  tokens/s, and how many of 128 greedy tokens equal the fp32 model's.
+- compile (only when asked for in --cases): bigmodel with ``torch.compile``d forward.
+- bandwidth: measured read bandwidth (sum of a 512 MiB tensor) and the fraction of the
+  memory-bound limit (bandwidth / weight bytes per token) that batch-1 decode reaches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import bigmodel as bm  # noqa: E402
+from bigmodel.generate import generate  # noqa: E402
+from bigmodel.quantize import quantize_int8  # noqa: E402
+
+PROMPT_LEN = 8
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved(ours: Callable[[], object], theirs: Callable[[], object], reps: int,
+                warm: tuple[Callable[[], object], Callable[[], object]] | None = None) -> tuple[float, float]:
+    """Median seconds of each, alternating which goes first, after one (short) warm-up each."""
+    for fn in warm or (ours, theirs):
+        fn()
+    mine, other = [], []
+    for rep in range(reps):
+        if rep % 2 == 0:
+            mine.append(timed(ours))
+            other.append(timed(theirs))
+        else:
+            other.append(timed(theirs))
+            mine.append(timed(ours))
+    return statistics.median(mine), statistics.median(other)
+
+
+def weight_bytes(model: torch.nn.Module) -> int:
+    seen: set[int] = set()
+    total = 0
+    for t in list(model.parameters()) + list(model.buffers()):
+        if id(t) not in seen:
+            seen.add(id(t))
+            total += t.numel() * t.element_size()
+    return total
+
+
+def read_bandwidth(reps: int) -> float:
+    """GB/s of summing a 512 MiB fp32 tensor (median)."""
+    big = torch.ones(128 * 1024 * 1024)
+    big.sum()
+    return big.numel() * 4 / statistics.median(timed(big.sum) for _ in range(max(reps, 3))) / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reps", type=int, default=3, help="timed repetitions per case (median)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--cases", default="fp32,bf16,prefill,batch8,int8",
+                        help="comma-separated subset of fp32,bf16,prefill,batch8,int8,compile")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    cases = set(args.cases.split(","))
+    torch.set_num_threads(args.threads)
+
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(0)
+    hf = transformers.GPT2LMHeadModel(transformers.GPT2Config()).eval()
+    hf.generation_config.eos_token_id = None  # always 128 tokens on both sides
+    hf.generation_config.pad_token_id = 0
+    with tempfile.TemporaryDirectory() as folder:
+        hf.save_pretrained(folder)
+        ours = bm.load(folder)
+    n = args.new_tokens
+    g = torch.Generator().manual_seed(1)
+    prompt1 = torch.randint(0, 50000, (1, PROMPT_LEN), generator=g)
+    prompt8 = torch.randint(0, 50000, (8, PROMPT_LEN), generator=g)
+    long_prompt = torch.randint(0, 50000, (1, 512), generator=g)
+    rows: list[dict[str, object]] = []
+    results: dict[str, object] = {"threads": args.threads, "reps": args.reps, "torch": torch.__version__,
+                                  "transformers": transformers.__version__, "rows": rows}
+
+    def add(case: str, unit: str, mine: float, theirs: float | None, **extra: object) -> None:
+        row = {"case": case, "unit": unit, "bigmodel": round(mine, 1),
+               "transformers": None if theirs is None else round(theirs, 1),
+               "ratio": None if theirs is None else round(mine / theirs, 2), **extra}
+        rows.append(row)
+        if not args.json:
+            other = "" if theirs is None else f"{theirs:10.1f}   {mine / theirs:5.2f}x"
+            note = "  " + ", ".join(f"{k}={v}" for k, v in extra.items()) if extra else ""
+            print(f"{case:<28} {mine:10.1f} {other}  {unit}{note}", flush=True)
+
+    if not args.json:
+        print(f"GPT-2 124M random weights, {args.threads} threads, median of {args.reps}; "
+              f"torch {torch.__version__}, transformers {transformers.__version__}")
+        print(f"{'case':<28} {'bigmodel':>10} {'transformers':>10}   ratio")
+
+    outputs: dict[str, list[int]] = {}
+
+    def decode_pair(model_ours: torch.nn.Module, model_hf: torch.nn.Module, prompt: torch.Tensor,
+                    tokens: int = n):
+        def run_ours():
+            out = generate(model_ours, prompt, max_new_tokens=tokens, eos_token_id=None)
+            outputs["ours"] = out[0, PROMPT_LEN:].tolist()
+
+        def run_hf():
+            with torch.inference_mode():
+                out = model_hf.generate(prompt, max_new_tokens=tokens, do_sample=False)
+            outputs["hf"] = out[0, PROMPT_LEN:].tolist()
+
+        return run_ours, run_hf
+
+    def decode_case(model_ours: torch.nn.Module, model_hf: torch.nn.Module, prompt: torch.Tensor):
+        return interleaved(*decode_pair(model_ours, model_hf, prompt), args.reps,
+                           warm=decode_pair(model_ours, model_hf, prompt, tokens=4))
+
+    fp32_tokens: list[int] = []
+    fp32_tps = None
+    if "fp32" in cases:
+        mine, theirs = decode_case(ours, hf, prompt1)
+        fp32_tokens = outputs["ours"]
+        fp32_tps = n / mine
+        add("decode b1 fp32", "tok/s", n / mine, n / theirs, same_tokens=outputs["ours"] == outputs["hf"])
+    if "bf16" in cases:
+        ours16, hf16 = copy.deepcopy(ours).to(torch.bfloat16), copy.deepcopy(hf).to(torch.bfloat16)
+        mine, theirs = decode_case(ours16, hf16, prompt1)
+        add("decode b1 bf16", "tok/s", n / mine, n / theirs)
+        bf16_tps = n / mine
+        results["bf16_weight_bytes"] = weight_bytes(ours16)
+        del ours16, hf16
+    if "prefill" in cases:
+        for dtype in (torch.float32, torch.bfloat16):
+            m_ours = ours if dtype == torch.float32 else copy.deepcopy(ours).to(dtype)
+            m_hf = hf if dtype == torch.float32 else copy.deepcopy(hf).to(dtype)
+
+            def prefill_ours(m=m_ours):
+                with torch.inference_mode():
+                    return m(long_prompt, kv_cache=m.new_kv_cache(1, 512 + n), logits_to_keep=1).logits
+
+            def prefill_hf(m=m_hf):
+                with torch.inference_mode():
+                    return m(long_prompt, use_cache=True, logits_to_keep=1).logits
+
+            mine, theirs = interleaved(prefill_ours, prefill_hf, args.reps)
+            add(f"prefill 512 {str(dtype)[6:]}", "tok/s", 512 / mine, 512 / theirs)
+    if "batch8" in cases:
+        mine, theirs = decode_case(ours, hf, prompt8)
+        add("decode b8 fp32", "tok/s", 8 * n / mine, 8 * n / theirs)
+        ours16, hf16 = copy.deepcopy(ours).to(torch.bfloat16), copy.deepcopy(hf).to(torch.bfloat16)
+        mine, theirs = decode_case(ours16, hf16, prompt8)
+        add("decode b8 bf16", "tok/s", 8 * n / mine, 8 * n / theirs)
+        del ours16, hf16
+    if "int8" in cases:
+        if not fp32_tokens:
+            fp32_tokens = generate(ours, prompt1, max_new_tokens=n, eos_token_id=None)[0, PROMPT_LEN:].tolist()
+        for act in (torch.float32, torch.bfloat16):
+            q = quantize_int8(copy.deepcopy(ours).to(act))
+
+            def run_q(q=q):
+                return generate(q, prompt1, max_new_tokens=n, eos_token_id=None)
+
+            tokens = run_q()[0, PROMPT_LEN:].tolist()  # (also the warm-up)
+            agree = sum(a == b for a, b in zip(tokens, fp32_tokens, strict=True))
+            prefix = next((i for i, (a, b) in enumerate(zip(tokens, fp32_tokens, strict=True)) if a != b), n)
+            secs = statistics.median(timed(run_q) for _ in range(args.reps))
+            add(f"decode b1 int8 ({str(act)[6:]} act)", "tok/s", n / secs, fp32_tps,
+                agree_with_fp32=f"{agree}/{n}", same_prefix=prefix)
+            results[f"int8_{str(act)[6:]}_weight_bytes"] = weight_bytes(q)
+            del q
+    if "compile" in cases:
+        from bigmodel.generate.compiled import compile_for_decoding
+
+        for dtype in (torch.float32, torch.bfloat16):
+            compiled = compile_for_decoding(copy.deepcopy(ours).to(dtype))
+            hf_d = hf if dtype == torch.float32 else copy.deepcopy(hf).to(dtype)
+            warm_ours, warm_hf = decode_pair(compiled, hf_d, prompt1, tokens=4)
+            compile_s = timed(warm_ours)  # the first call compiles
+            mine, theirs = interleaved(*decode_pair(compiled, hf_d, prompt1), args.reps, warm=(warm_ours, warm_hf))
+            add(f"decode b1 {str(dtype)[6:]} compiled", "tok/s", n / mine, n / theirs,
+                compile_seconds=round(compile_s))
+            del compiled, hf_d
+    bandwidth = read_bandwidth(args.reps)
+    results["read_bandwidth_GBps"] = round(bandwidth, 1)
+    if fp32_tps is not None:
+        per_token = weight_bytes(ours)
+        limit = bandwidth * 1e9 / per_token
+        results["fp32_limit_tok_s"] = round(limit, 1)
+        results["fp32_fraction_of_limit"] = round(fp32_tps / limit, 2)
+        if not args.json:
+            print(f"read bandwidth {bandwidth:.1f} GB/s; fp32 weights {per_token / 1e9:.3f} GB/token -> limit "
+                  f"{limit:.1f} tok/s; batch-1 fp32 decode reaches {fp32_tps / limit:.0%} of it")
+    if "bf16" in cases:
+        limit16 = bandwidth * 1e9 / results["bf16_weight_bytes"]
+        results["bf16_fraction_of_limit"] = round(bf16_tps / limit16, 2)
+        if not args.json:
+            print(f"bf16: limit {limit16:.1f} tok/s; batch-1 bf16 decode reaches {bf16_tps / limit16:.0%} of it")
+    if args.json:
+        json.dump(results, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

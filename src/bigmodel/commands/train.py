@@ -1,0 +1,43 @@
+"""`bigmodel train CONFIG.toml [key=value ...] [--resume [DIR]]`: the one training loop."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from . import add_parser, print_json
+
+
+def register(subparsers: Any) -> None:
+    parser = add_parser(
+        subparsers,
+        "train",
+        "train or fine-tune a model from a TOML recipe (configs/*.toml); key=value overrides it",
+        "  bigmodel train configs/tiny-gpt-en.toml\n"
+        "  bigmodel train configs/tiny-gpt-en.toml train.max_steps=200 train.lr=1e-3 train.dtype=bf16\n"
+        "  bigmodel train configs/tiny-gpt-en.toml --resume            # from OUT_DIR/checkpoints/latest\n"
+        "  torchrun --nproc_per_node 2 -m bigmodel train configs/tiny-gpt-en.toml   # DDP (gloo on CPU)\n",
+    )
+    parser.add_argument("config", help="TOML recipe: [task] [model] [data] [train]")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="override a recipe value, dotted: train.lr=1e-3 model.config.n_layers=2")
+    parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="DIR",
+                        help="continue from a checkpoint: the run's latest (no DIR), a run or checkpoint folder")
+    parser.add_argument("--json", action="store_true", help="print the final figures as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.trainer import train
+
+    result = train(args.config, args.overrides, resume=args.resume)
+    if result is None:  # not the main process under torchrun
+        return 0
+    if args.json:
+        print_json(result)
+        return 0
+    figures = result["validation"] or result["train"]
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in figures.items() if isinstance(v, float))
+    print(f"step {result['step']}: validation {shown}" if result["validation"] else f"step {result['step']}: {shown}")
+    print(f"model saved to {result['out_dir']} (load it with bm.load({result['out_dir']!r}))")
+    return 0

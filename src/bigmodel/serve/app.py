@@ -1,0 +1,761 @@
+"""The HTTP service: OpenAI-compatible endpoints, task endpoints and the playground page.
+
+    GET  /v1/models                 the served models (only these names are valid)
+    POST /v1/completions            prompt(s) -> text; SSE with ``stream: true``
+    POST /v1/chat/completions       messages -> reply (the model's chat template, if any)
+    POST /v1/embeddings             text(s) -> vectors, float or base64 (little-endian f32)
+    POST /v1/fill-mask              BERT's [MASK] filled, top-k
+    POST /v1/classify               label scores of a text classifier
+    POST /v1/attention              attention weights of a text, for the heatmap
+    GET  /health, /metrics          liveness; Prometheus text
+    GET  /                          the playground (static/index.html, no build step)
+
+Generation requests go through one :class:`~bigmodel.serve.batching.BatchEngine` per
+causal LM, so concurrent requests share forward passes; every other endpoint calls the same
+task function as the CLI. Errors come back in OpenAI's shape,
+``{"error": {"message", "type", "param", "code"}}``, with 400 for a bad request (the
+message names the field), 413 for a body over the limit, 503 + Retry-After when the
+generation queue is full.
+
+Sampling follows OpenAI's meaning: temperature (0 = greedy), top_p, seed (choice i of n uses
+seed + i), stop (cut from the text); no top-k unless the request sets ``top_k`` (an extension,
+as is ``repetition_penalty``).
+
+Chat without a template in the model folder uses this plain one (stop: "\\nUser:")::
+
+    {system text}\\n\\n              (only when there is a system/developer message)
+    User: {text}\\n                  one line per user message
+    Assistant: {text}\\n             one line per earlier assistant message
+    Assistant:                      the model continues from here
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import contextlib
+import json
+import socket
+import struct
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from fastapi import FastAPI, Request
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import BigModelError, did_you_mean
+from .batching import BatchEngine, Delta, Done, Event, QueueFull, SamplingParams
+from .metrics import Metrics
+from .schemas import (
+    AttentionRequest,
+    ChatCompletionRequest,
+    ClassifyRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    FillMaskRequest,
+    first_error,
+)
+
+STATIC = Path(__file__).parent / "static"
+DEFAULT_MAX_BODY = 2 * 1024 * 1024
+DRAIN_LIMIT = 64 * 1024 * 1024  # an oversized body is read (and dropped) up to here, then cut
+PLAIN_CHAT_STOP = "\nUser:"
+
+# What a served model can be asked for, by how it was loaded.
+GENERATE, FILL_MASK, EMBED, CLASSIFY, ATTENTION = "generate", "fill-mask", "embed", "classify", "attention"
+
+
+class APIError(Exception):
+    """An answer in OpenAI's error shape."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, *,
+                 type: str = "invalid_request_error", code: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.param = status, message, param
+        self.type, self.code, self.headers = type, code, headers
+
+    def response(self) -> JSONResponse:
+        body = {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+@dataclass
+class ServedModel:
+    """A model the server was started with; ``id`` is the only name requests may use."""
+
+    id: str
+    source: str
+    model: Any
+    tokenizer: Any
+    capabilities: list[str]
+    engine: BatchEngine | None = None
+    chat_template: str | None = None
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def card(self) -> dict[str, Any]:
+        return {"id": self.id, "object": "model", "created": self.created, "owned_by": "bigmodel",
+                "capabilities": self.capabilities, "family": getattr(self.model, "family", None),
+                "context_length": getattr(self.model.config, "max_seq_len", None)}
+
+
+def model_id(source: str) -> str:
+    """The name clients use: a folder's own name, or the preset / HF id as given."""
+    path = Path(source).expanduser()
+    return path.name if path.is_dir() else source
+
+
+def _capabilities(model: Any, role: str) -> list[str]:
+    family = getattr(model, "family", None)
+    if role == "embed":
+        return [EMBED, ATTENTION]
+    if role == "classify":
+        return [CLASSIFY, ATTENTION]
+    if family == "gpt" and hasattr(model, "lm_head") and callable(getattr(model, "new_kv_cache", None)):
+        return [GENERATE, ATTENTION]
+    if family == "bert" and hasattr(model, "mlm_head"):
+        return [FILL_MASK, ATTENTION]
+    raise BigModelError(f"--model {getattr(model, 'name_or_path', '?')}: the server generates with a GPT and "
+                        f"fills masks with a BERT masked LM; this is {type(model).__name__} "
+                        "(use --embedding-model or --classifier for other roles)")
+
+
+def _chat_template(source: str) -> str | None:
+    """The Jinja chat template shipped in the model folder (tokenizer_config.json), if any."""
+    try:
+        from ..hub import resolve_model_dir
+
+        folder = resolve_model_dir(source)
+    except BigModelError:
+        return None
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    config = folder / "tokenizer_config.json"
+    if not config.is_file():
+        return None
+    try:
+        template = json.loads(config.read_text(encoding="utf-8")).get("chat_template")
+    except (OSError, ValueError):
+        return None
+    if isinstance(template, list):  # [{"name": "default", "template": ...}, ...]
+        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+        template = named.get("default") or next(iter(named.values()), None)
+    return template if isinstance(template, str) else None
+
+
+def load_served(source: str, role: str, *, max_batch_size: int, max_concurrency: int,
+                dtype: str | None = None) -> ServedModel:
+    from ..tasks.common import get_model, get_tokenizer
+
+    if role == "classify":
+        from ..tasks.text_classification import load_classifier
+
+        model = load_classifier(source, dtype=dtype).eval()
+    else:
+        model = get_model(source, dtype=dtype).eval()
+    try:
+        tokenizer = get_tokenizer(source)
+    except BigModelError:
+        tokenizer = get_tokenizer(model)  # an adapter folder: the base model's tokenizer
+    caps = _capabilities(model, role)
+    served = ServedModel(model_id(source), source, model, tokenizer, caps)
+    if GENERATE in caps:
+        served.engine = BatchEngine(model, tokenizer, max_batch_size=max_batch_size,
+                                    max_concurrency=max_concurrency, name=served.id)
+        served.chat_template = _chat_template(source)
+    return served
+
+
+# -- requests --------------------------------------------------------------------------------
+
+async def read_json(request: Request, schema: type[BaseModel], limit: int) -> Any:
+    """The body checked against ``schema``; APIError 413 / 400 naming what is wrong."""
+    declared = request.headers.get("content-length")
+    too_big = APIError(413, f"request body is larger than the limit of {limit} bytes", "body",
+                       code="request_too_large")
+    if declared is not None and declared.isdigit() and int(declared) > DRAIN_LIMIT:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > DRAIN_LIMIT:
+            break
+        if size <= limit:
+            chunks.append(chunk)
+    if size > limit:
+        raise too_big
+    raw = b"".join(chunks)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise APIError(400, f"request body is not valid UTF-8 (byte {exc.start})", "body") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise APIError(400, f"request body is not valid JSON: {exc}", "body") from None
+    if not isinstance(data, dict):
+        raise APIError(400, "request body must be a JSON object", "body")
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        where, message = first_error(exc)
+        raise APIError(400, f"{where}: {message}", where) from None
+
+
+class Registry:
+    """The served models by id; a request's ``model`` is looked up here and nowhere else."""
+
+    def __init__(self, models: list[ServedModel]) -> None:
+        self.models: dict[str, ServedModel] = {}
+        for m in models:
+            if m.id in self.models:
+                raise BigModelError(f"two served models share the name {m.id!r}; rename one folder")
+            self.models[m.id] = m
+
+    def get(self, name: str | None, capability: str, *, required: bool = True) -> ServedModel:
+        able = [m for m in self.models.values() if capability in m.capabilities]
+        if name is None or name == "":
+            if required:
+                raise APIError(400, "model: is required", "model")
+            if not able:
+                raise APIError(400, f"no served model can do {capability}; start the server with one",
+                               "model", code="model_not_found")
+            return able[0]
+        served = self.models.get(name)
+        if served is None:
+            # Accept the exact source string too (e.g. the folder path the server was started with).
+            served = next((m for m in self.models.values() if m.source == name), None)
+        if served is None:
+            names = list(self.models)
+            raise APIError(400, f"model: {name[:200]!r} is not served here{did_you_mean(name[:200], names)}; "
+                           f"served: {', '.join(names)}", "model", code="model_not_found")
+        if capability not in served.capabilities:
+            others = ", ".join(m.id for m in able) or "none"
+            raise APIError(400, f"model: {served.id!r} cannot do {capability} (it can: "
+                           f"{', '.join(served.capabilities)}); models that can: {others}", "model")
+        return served
+
+
+def _encode_prompt(served: ServedModel, prompt: str | list[int], add_special_tokens: bool = False) -> list[int]:
+    tok = served.tokenizer
+    if isinstance(prompt, list):
+        vocab = served.model.config.vocab_size
+        if any(not isinstance(t, int) or not 0 <= t < vocab for t in prompt):
+            raise APIError(400, f"prompt: token ids must lie in 0..{vocab - 1}", "prompt")
+        ids = list(prompt)
+    else:
+        ids = tok.encode(prompt, add_special_tokens=add_special_tokens) if prompt else []
+    if not ids:
+        start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        if start is None:
+            raise APIError(400, "prompt: is empty and the tokenizer has no BOS token to start from", "prompt")
+        ids = [start]  # as tasks.generation: an empty prompt starts from BOS
+    return ids
+
+
+def render_chat(served: ServedModel, messages: list[Any]) -> tuple[list[int], list[str]]:
+    """Prompt ids for ``messages`` and the stop strings the template implies."""
+    plain = [{"role": m.role, "content": m.text()} for m in messages]
+    tok = served.tokenizer
+    if served.chat_template:
+        try:
+            from jinja2 import TemplateError
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
+        except ImportError:
+            raise APIError(500, "this model's chat template needs jinja2: pip install jinja2",
+                           type="server_error") from None
+
+        def raise_exception(message: str) -> None:
+            raise APIError(400, f"messages: {message}", "messages")
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+        env.globals["raise_exception"] = raise_exception
+
+        def token(i: int | None) -> str:
+            return tok.id_to_token(i) if i is not None else ""
+
+        try:
+            text = env.from_string(served.chat_template).render(
+                messages=plain, add_generation_prompt=True,
+                bos_token=token(tok.bos_token_id), eos_token=token(tok.eos_token_id))
+        except TemplateError as exc:
+            raise APIError(500, f"the model's chat template failed: {exc}", type="server_error") from None
+        return _encode_prompt(served, text), []
+    lines = []
+    system = "\n".join(m["content"] for m in plain if m["role"] in ("system", "developer"))
+    if system:
+        lines.append(system + "\n\n")
+    for m in plain:
+        if m["role"] == "user":
+            lines.append(f"User: {m['content']}\n")
+        elif m["role"] in ("assistant", "tool"):
+            lines.append(f"Assistant: {m['content']}\n")
+    lines.append("Assistant:")
+    return _encode_prompt(served, "".join(lines)), [PLAIN_CHAT_STOP]
+
+
+class Inbox:
+    """Events from the engine thread to one request's coroutine.
+
+    The engine puts an event per token and slot; waking the event loop for each would cost
+    a system call apiece, so a put schedules at most one wake-up until the events are taken.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.items: collections.deque[Event] = collections.deque()
+        self.lock = threading.Lock()
+        self.ready = asyncio.Event()
+        self.scheduled = False
+
+    def put(self, event: Event) -> None:  # the engine thread
+        with self.lock:
+            self.items.append(event)
+            if self.scheduled:
+                return
+            self.scheduled = True
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the server is stopping
+            self.loop.call_soon_threadsafe(self.ready.set)
+
+    async def take(self) -> list[Event]:
+        await self.ready.wait()
+        with self.lock:
+            self.ready.clear()
+            self.scheduled = False
+            items = list(self.items)
+            self.items.clear()
+        return items
+
+
+def merge_deltas(events: list[Event]) -> list[Event]:
+    """Consecutive text of one choice as one delta (fewer, larger chunks under load)."""
+    out: list[Event] = []
+    open_delta: dict[int, int] = {}
+    for ev in events:
+        if isinstance(ev, Delta):
+            at = open_delta.get(ev.index)
+            if at is None:
+                open_delta[ev.index] = len(out)
+                out.append(Delta(ev.index, ev.text))
+            else:
+                out[at] = Delta(ev.index, out[at].text + ev.text)  # type: ignore[union-attr]
+        else:
+            open_delta.pop(ev.index, None)
+            out.append(ev)
+    return out
+
+
+@dataclass
+class GenerationJob:
+    """The slots of one request and the inbox their events arrive in."""
+
+    slots: list[Any]
+    inbox: Inbox
+    prompt_tokens: int
+
+    def cancel(self) -> None:
+        for slot in self.slots:
+            slot.cancel()
+
+
+def _params(req: Any, max_tokens: int, stops: list[str], choice: int) -> SamplingParams:
+    seed = None if req.seed is None else req.seed + choice  # n choices must differ when sampling
+    temperature = 0.0 if req.top_p == 0 else req.temperature
+    return SamplingParams(max_new_tokens=max_tokens, temperature=temperature, top_p=req.top_p or 1.0,
+                          top_k=req.top_k, repetition_penalty=req.repetition_penalty, seed=seed, stop=stops)
+
+
+def start_job(served: ServedModel, prompts: list[list[int]], req: Any, max_tokens: int | None,
+              field_name: str, stops: list[str], default_tokens: Callable[[int], int]) -> GenerationJob:
+    engine = served.engine
+    assert engine is not None
+    if len(prompts) * req.n > engine.max_concurrency:
+        raise APIError(400, f"n: {len(prompts)} prompt(s) × n={req.n} asks for more sequences than this server "
+                       f"runs at once ({engine.max_concurrency})", "n")
+    requests = []
+    for ids in prompts:
+        budget = max_tokens if max_tokens is not None else default_tokens(len(ids))
+        try:
+            engine.check(len(ids), budget, field_name)
+        except BigModelError as exc:
+            param = field_name if str(exc).startswith(field_name) else "prompt"
+            raise APIError(400, str(exc), param) from None
+        for j in range(req.n):
+            requests.append((ids, _params(req, budget, stops, j)))
+    inbox = Inbox(asyncio.get_running_loop())
+    try:
+        slots = engine.submit(requests, inbox.put)
+    except QueueFull as exc:
+        raise APIError(503, str(exc), None, type="server_overloaded", code="queue_full",
+                       headers={"Retry-After": str(exc.retry_after)}) from None
+    return GenerationJob(slots, inbox, sum(len(p) for p in prompts))
+
+
+async def job_events(job: GenerationJob, request: Request | None = None) -> AsyncIterator[Event]:
+    """Events until every slot is done; the slots are freed however this ends.
+
+    With ``request`` (a non-streamed answer) a client that hangs up is noticed within 0.5 s;
+    a stream notices when writing to it fails.
+    """
+    remaining = len(job.slots)
+    try:
+        while remaining:
+            if request is None:
+                batch = await job.inbox.take()
+            else:
+                try:
+                    batch = await asyncio.wait_for(job.inbox.take(), timeout=0.5)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    continue
+            for event in merge_deltas(batch):
+                if isinstance(event, Done):
+                    remaining -= 1
+                yield event
+    finally:
+        job.cancel()
+
+
+def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
+def _sse(data: Any) -> bytes:
+    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    return f"data: {text}\n\n".encode()
+
+
+# -- the application ---------------------------------------------------------------------------
+
+def create_app(models: list[str] | None = None, *, embedding_models: list[str] | None = None,
+               classifiers: list[str] | None = None, max_batch_size: int = 8, max_concurrency: int = 32,
+               max_body_bytes: int = DEFAULT_MAX_BODY, dtype: str | None = None,
+               preloaded: list[ServedModel] | None = None) -> FastAPI:
+    """The FastAPI app serving these models (loaded now, so a bad name fails at start-up).
+
+    ``dtype`` ("bf16", "fp32" ...) applies to the generation and fill-mask models; embedding
+    models and classifiers keep the dtype they were saved in.
+    """
+    served = list(preloaded or [])
+    limits = {"max_batch_size": max_batch_size, "max_concurrency": max_concurrency}
+    for source in models or []:
+        served.append(load_served(source, "generate", dtype=dtype, **limits))
+    for source in embedding_models or []:
+        served.append(load_served(source, "embed", **limits))
+    for source in classifiers or []:
+        served.append(load_served(source, "classify", **limits))
+    if not served:
+        raise BigModelError("give at least one model to serve (--model, --embedding-model or --classifier)")
+    registry = Registry(served)
+    metrics = Metrics([m.engine for m in served if m.engine is not None])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for m in served:
+            if m.engine is not None:
+                m.engine.close()
+
+    app = FastAPI(title="bigmodel", version="1", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.state.registry = registry
+    app.state.metrics = metrics
+    app.add_middleware(metrics.middleware_class())
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, exc: APIError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(BigModelError)
+    async def _user_error(request: Request, exc: BigModelError) -> JSONResponse:
+        return APIError(400, str(exc)).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        message = f"{request.method} {request.url.path}: {exc.detail}"
+        return APIError(exc.status_code, message, type=kind, headers=getattr(exc, "headers", None)).response()
+
+    @app.exception_handler(Exception)
+    async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+        return APIError(500, f"internal error: {type(exc).__name__}: {exc}", type="server_error").response()
+
+    limit = max_body_bytes
+
+    # -- meta ----------------------------------------------------------------------------
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "models": list(registry.models)}
+
+    @app.get("/metrics")
+    async def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/v1/models")
+    async def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": [m.card() for m in registry.models.values()]}
+
+    @app.get("/v1/models/{name:path}")
+    async def get_model_card(name: str) -> dict[str, Any]:
+        if name not in registry.models:
+            raise APIError(404, f"model {name[:200]!r} is not served here", "model", code="model_not_found")
+        return registry.models[name].card()
+
+    # -- generation ----------------------------------------------------------------------
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Response:
+        req: CompletionRequest = await read_json(request, CompletionRequest, limit)
+        m = registry.get(req.model, GENERATE)
+        if req.echo:
+            raise APIError(400, "echo: is not supported by this server", "echo")
+        prompts = [_encode_prompt(m, p) for p in req.prompts()]
+        job = start_job(m, prompts, req, req.max_tokens if req.max_tokens is not None else 16, "max_tokens",
+                        req.stop_list(), lambda n: 16)
+        rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+        n_choices = len(job.slots)
+
+        def choice(index: int, text: str, reason: str | None) -> dict[str, Any]:
+            return {"index": index, "text": text, "logprobs": None, "finish_reason": reason}
+
+        def envelope(choices: list[dict[str, Any]]) -> dict[str, Any]:
+            return {"id": rid, "object": "text_completion", "created": created, "model": m.id, "choices": choices}
+
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+
+            async def sse() -> AsyncIterator[bytes]:
+                completion = 0
+                async for ev in job_events(job):
+                    if isinstance(ev, Delta):
+                        yield _sse(envelope([choice(ev.index, ev.text, None)]))
+                    else:
+                        if ev.finish_reason == "error":
+                            yield _sse({"error": {"message": "generation failed", "type": "server_error"}})
+                            return
+                        completion += ev.completion_tokens
+                        yield _sse(envelope([choice(ev.index, "", ev.finish_reason)]))
+                if include_usage:
+                    yield _sse({**envelope([]), "usage": _usage(job.prompt_tokens, completion)})
+                yield _sse("[DONE]")
+
+            return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+        texts = [""] * n_choices
+        reasons = ["length"] * n_choices
+        completion = 0
+        async for ev in job_events(job, request):
+            if isinstance(ev, Delta):
+                texts[ev.index] += ev.text
+            else:
+                if ev.finish_reason == "error":
+                    raise APIError(500, "generation failed; see the server log", type="server_error")
+                reasons[ev.index] = ev.finish_reason
+                completion += ev.completion_tokens
+        body = envelope([choice(i, texts[i], reasons[i]) for i in range(n_choices)])
+        body["usage"] = _usage(job.prompt_tokens, completion)
+        return JSONResponse(body)
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        req: ChatCompletionRequest = await read_json(request, ChatCompletionRequest, limit)
+        m = registry.get(req.model, GENERATE)
+        ids, template_stops = render_chat(m, req.messages)
+        max_tokens, field_name = req.token_limit()
+        context = m.engine.context if m.engine else 0
+        job = start_job(m, [ids], req, max_tokens, field_name, req.stop_list() + template_stops,
+                        lambda n: max(1, min(512, context - n)))
+        rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        n_choices = len(job.slots)
+
+        def envelope(choices: list[dict[str, Any]], chunk: bool) -> dict[str, Any]:
+            kind = "chat.completion.chunk" if chunk else "chat.completion"
+            return {"id": rid, "object": kind, "created": created, "model": m.id, "choices": choices}
+
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+
+            async def sse() -> AsyncIterator[bytes]:
+                for i in range(n_choices):
+                    first = {"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+                    yield _sse(envelope([first], True))
+                completion = 0
+                async for ev in job_events(job):
+                    if isinstance(ev, Delta):
+                        part = {"index": ev.index, "delta": {"content": ev.text}, "finish_reason": None}
+                        yield _sse(envelope([part], True))
+                    else:
+                        if ev.finish_reason == "error":
+                            yield _sse({"error": {"message": "generation failed", "type": "server_error"}})
+                            return
+                        completion += ev.completion_tokens
+                        yield _sse(envelope([{"index": ev.index, "delta": {}, "finish_reason": ev.finish_reason}],
+                                            True))
+                if include_usage:
+                    yield _sse({**envelope([], True), "usage": _usage(job.prompt_tokens, completion)})
+                yield _sse("[DONE]")
+
+            return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+        texts = [""] * n_choices
+        reasons = ["length"] * n_choices
+        completion = 0
+        async for ev in job_events(job, request):
+            if isinstance(ev, Delta):
+                texts[ev.index] += ev.text
+            else:
+                if ev.finish_reason == "error":
+                    raise APIError(500, "generation failed; see the server log", type="server_error")
+                reasons[ev.index] = ev.finish_reason
+                completion += ev.completion_tokens
+        choices = [{"index": i, "message": {"role": "assistant", "content": texts[i]}, "logprobs": None,
+                    "finish_reason": reasons[i]} for i in range(n_choices)]
+        body = envelope(choices, False)
+        body["usage"] = _usage(job.prompt_tokens, completion)
+        return JSONResponse(body)
+
+    # -- the other tasks (the same functions as the CLI; run in a worker thread) ---------
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request) -> JSONResponse:
+        req: EmbeddingRequest = await read_json(request, EmbeddingRequest, limit)
+        m = registry.get(req.model, EMBED)
+        texts = [req.input] if isinstance(req.input, str) else list(req.input)
+
+        def work() -> tuple[torch.Tensor, int]:
+            from ..tasks.embeddings import embed
+
+            vectors = embed(texts, m.model, tokenizer=m.tokenizer)
+            tokens = sum(len(m.tokenizer.encode(t)) for t in texts)
+            return vectors, tokens
+
+        vectors, tokens = await asyncio.to_thread(work)
+        if req.dimensions is not None and req.dimensions != vectors.shape[1]:
+            raise APIError(400, f"dimensions: this model gives {vectors.shape[1]}-dimensional vectors, "
+                           f"got {req.dimensions}", "dimensions")
+        data = []
+        for i, row in enumerate(vectors.float()):
+            if req.encoding_format == "base64":
+                value: Any = base64.b64encode(struct.pack(f"<{row.numel()}f", *row.tolist())).decode()
+            else:
+                value = row.tolist()
+            data.append({"object": "embedding", "index": i, "embedding": value})
+        return JSONResponse({"object": "list", "data": data, "model": m.id,
+                             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    @app.post("/v1/fill-mask")
+    async def fill_mask_endpoint(request: Request) -> JSONResponse:
+        req: FillMaskRequest = await read_json(request, FillMaskRequest, limit)
+        m = registry.get(req.model, FILL_MASK, required=False)
+
+        def work() -> Any:
+            from ..tasks.fill_mask import fill_mask
+
+            return fill_mask(req.text, m.model, m.tokenizer, top_k=req.top_k)
+
+        predictions = await asyncio.to_thread(work)
+        mask = getattr(m.tokenizer, "mask_token", None)
+        return JSONResponse({"model": m.id, "mask_token": mask, "predictions": predictions})
+
+    @app.post("/v1/classify")
+    async def classify_endpoint(request: Request) -> JSONResponse:
+        req: ClassifyRequest = await read_json(request, ClassifyRequest, limit)
+        m = registry.get(req.model, CLASSIFY, required=False)
+
+        def work() -> Any:
+            from ..tasks.text_classification import classify
+
+            kwargs = {"top_k": req.top_k} if req.top_k is not None else {}
+            return classify(req.text, m.model, tokenizer=m.tokenizer, **kwargs)
+
+        result = await asyncio.to_thread(work)
+        return JSONResponse({"model": m.id, "result": result})
+
+    @app.post("/v1/attention")
+    async def attention_endpoint(request: Request) -> JSONResponse:
+        req: AttentionRequest = await read_json(request, AttentionRequest, limit)
+        m = registry.get(req.model, ATTENTION, required=False)
+
+        def work() -> dict[str, Any]:
+            from ..explain.attention import attention_maps
+
+            maps = attention_maps(m.model, req.text, m.tokenizer, layers=req.layers, heads=req.heads,
+                                  max_tokens=req.max_tokens)
+            return maps.to_dict()
+
+        return JSONResponse({"model": m.id, **(await asyncio.to_thread(work))})
+
+    # -- the playground ------------------------------------------------------------------
+    @app.get("/", include_in_schema=False)
+    async def playground() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+# -- running it ------------------------------------------------------------------------------
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class BackgroundServer:
+    """uvicorn in a thread on a loopback port (tests, benchmarks, notebooks)::
+
+        with BackgroundServer(app) as server:
+            requests.get(server.url + "/health")
+    """
+
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> None:
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.host, self.port = host, int(self.sock.getsockname()[1])
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,309 @@
+"""Text in, text out: generation for the Python API, the CLI and the server.
+
+``generate("Once upon a time", model="gpt2")`` tokenizes (a batch is left-padded so that
+every row's last prompt token sits at the same column), runs the engine in
+:mod:`bigmodel.generate`, and decodes only the new tokens. ``stop`` strings end a row and
+are cut from its text (as OpenAI's API does); ``stream`` yields text deltas that never
+split a character and never show the beginning of a stop string that may still complete.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import BigModelError
+from ..generate import DecodeLoop, TextDeltas, parse_options
+from ..generate.search import beam_search
+from ..models.base import BigModel
+from .common import get_model, get_tokenizer
+
+DEFAULT_MODEL = "gpt2"
+QUANTIZE = ("int8",)
+
+
+@dataclass
+class GenerationResult:
+    """One continuation: its text and what the server reports about it."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str  # "stop" (EOS or a stop string) or "length"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@functools.lru_cache(maxsize=4)
+def _prepared_by_name(name: str, dtype: str | None, quantize: str | None, compile: bool) -> BigModel:
+    return _prepare(get_model(name, dtype=dtype), quantize, compile, copy_first=True)
+
+
+def _prepare(model: BigModel, quantize: str | None, compile: bool, *, copy_first: bool) -> BigModel:
+    if quantize is None and not compile:
+        return model
+    if copy_first:
+        model = copy.deepcopy(model)
+    if quantize is not None:
+        from ..quantize import quantize_int8
+
+        quantize_int8(model)
+    if compile:
+        from ..generate.compiled import compile_for_decoding
+
+        compile_for_decoding(model)
+    return model
+
+
+def load_generator(model: str | Path | BigModel = DEFAULT_MODEL, *, dtype: str | None = None,
+                   quantize: str | None = None, compile: bool = False) -> BigModel:
+    """The model, in ``dtype``, int8-quantized and/or compiled as asked (cached by name)."""
+    if quantize is not None and quantize not in QUANTIZE:
+        raise BigModelError(f"quantize must be one of {', '.join(QUANTIZE)}, got {quantize!r}")
+    if dtype is not None:
+        from ..hub import resolve_dtype
+
+        resolve_dtype(dtype)
+    if isinstance(model, BigModel):
+        if dtype is not None:
+            from ..hub import resolve_dtype
+
+            model = copy.deepcopy(model).to(resolve_dtype(dtype))
+            return _prepare(model, quantize, compile, copy_first=False)
+        return _prepare(model, quantize, compile, copy_first=True)
+    loaded = get_model(model, dtype=dtype)
+    if loaded.family not in ("gpt", "transformer"):
+        raise BigModelError(f"{model} is a {loaded.family} model; generation needs a GPT (or the Transformer)")
+    return _prepared_by_name(str(model), dtype, quantize, compile)
+
+
+def _stops(stop: str | list[str] | None) -> list[str]:
+    if stop is None:
+        return []
+    stops = [stop] if isinstance(stop, str) else list(stop)
+    if not all(isinstance(s, str) and s for s in stops):
+        raise BigModelError(f"stop must be a non-empty string or a list of them, got {stop!r}")
+    return stops
+
+
+def _bad_words_ids(tokenizer: Any, words: list[str] | None) -> list[list[int]] | None:
+    if not words:
+        return None
+    if isinstance(words, str) or not all(isinstance(w, str) and w.strip() for w in words):
+        raise BigModelError(f"bad_words must be a list of non-empty strings, got {words!r}")
+    ids = []
+    for word in words:
+        for form in (word, " " + word.lstrip()):
+            encoded = tokenizer.encode(form, add_special_tokens=False)
+            if encoded and encoded not in ids:
+                ids.append(encoded)
+    return ids
+
+
+def _sampling_default(do_sample: bool | None, options: dict[str, Any]) -> bool:
+    """Sample when asked, or when a sampling knob is set (temperature 0 means greedy)."""
+    if do_sample is not None:
+        return do_sample
+    if options.get("temperature") == 0:
+        return False
+    return any(options.get(k) is not None for k in ("temperature", "top_k", "top_p", "min_p"))
+
+
+def _encode(tokenizer: Any, prompts: list[str], model: BigModel) -> tuple[torch.Tensor, torch.Tensor | None]:
+    if not all(isinstance(p, str) for p in prompts):
+        raise BigModelError("prompt must be a string or a list of strings")
+    if not prompts:
+        raise BigModelError("prompt is an empty list")
+    rows = [tokenizer.encode(p, add_special_tokens=False) if p else [] for p in prompts]
+    start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    for row in rows:
+        if not row:
+            if start is None:
+                raise BigModelError("prompt is empty and the tokenizer has no BOS token to start from")
+            row.append(start)  # an empty prompt starts from BOS (<|endoftext|> for GPT-2)
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (start or 0)
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=model.device)
+    if all(len(r) == width for r in rows):
+        return ids, None
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=model.device)
+    return ids, mask
+
+
+class _StopText:
+    """Cuts a row's text at the first stop string; holds back a tail that may start one."""
+
+    def __init__(self, stops: list[str]) -> None:
+        self.stops = stops
+        self.text = ""  # everything decoded so far
+        self.sent = 0  # characters already handed out
+        self.stopped = False
+
+    def feed(self, delta: str, final: bool = False) -> str:
+        if self.stopped:
+            return ""
+        self.text += delta
+        cut = min((i for i in (self.text.find(s) for s in self.stops) if i >= 0), default=-1)
+        if cut >= 0:
+            self.stopped = True
+            end = cut
+        elif final:
+            end = len(self.text)
+        else:
+            end = len(self.text) - self._held_back()
+        out = self.text[self.sent:end] if end > self.sent else ""
+        self.sent = max(self.sent, end)
+        return out
+
+    def _held_back(self) -> int:
+        longest = 0
+        for s in self.stops:
+            for k in range(min(len(s) - 1, len(self.text)), 0, -1):
+                if self.text.endswith(s[:k]):
+                    longest = max(longest, k)
+                    break
+        return longest
+
+
+def _engine_options(kwargs: dict[str, Any], tokenizer: Any, stops: list[str]) -> dict[str, Any]:
+    options = {k: v for k, v in kwargs.items() if v is not None}
+    options["do_sample"] = _sampling_default(kwargs.get("do_sample"), kwargs)
+    if tokenizer.eos_token_id is not None and "eos_token_id" not in options:
+        options["eos_token_id"] = tokenizer.eos_token_id
+    if stops:
+        options["stop_strings"] = stops
+        options["tokenizer"] = tokenizer
+    return options
+
+
+def generate_detailed(
+    prompt: str | list[str],
+    model: str | Path | BigModel = DEFAULT_MODEL,
+    tokenizer: Any = None,
+    *,
+    max_new_tokens: int = 50,
+    do_sample: bool | None = None,
+    temperature: float | None = None,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    min_p: float | None = None,
+    repetition_penalty: float | None = None,
+    no_repeat_ngram_size: int | None = None,
+    num_beams: int = 1,
+    length_penalty: float = 1.0,
+    early_stopping: bool | str = False,
+    num_return_sequences: int = 1,
+    stop: str | list[str] | None = None,
+    bad_words: list[str] | None = None,
+    seed: int | None = None,
+    max_time: float | None = None,
+    dtype: str | None = None,
+    quantize: str | None = None,
+    compile: bool = False,
+    skip_special_tokens: bool = True,
+) -> list[GenerationResult]:
+    """Continuations of each prompt (num_return_sequences per prompt, in order), with counts.
+
+    Sampling is on when ``do_sample`` is True, or when it is None and a sampling knob
+    (temperature, top_k, top_p, min_p) is given; ``temperature=0`` is greedy. ``bad_words``
+    are never generated (each word is banned as written and with a leading space).
+    """
+    lm = load_generator(model, dtype=dtype, quantize=quantize, compile=compile)
+    tok = get_tokenizer(model if not isinstance(model, BigModel) else lm, tokenizer)
+    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+    stops = _stops(stop)
+    ids, mask = _encode(tok, prompts, lm)
+    options = _engine_options(dict(
+        max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p,
+        min_p=min_p, repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
+        num_beams=num_beams, length_penalty=length_penalty, early_stopping=early_stopping,
+        num_return_sequences=num_return_sequences, seed=seed, max_time=max_time,
+        bad_words_ids=_bad_words_ids(tok, bad_words)), tok, stops)
+    opts = parse_options(options, lm.config)
+    prompt_lens = ([int(n) for n in mask.sum(1).tolist()] if mask is not None else [ids.shape[1]] * len(prompts))
+    per_prompt = opts.num_return_sequences
+    if opts.num_beams > 1:
+        out = beam_search(lm, ids, mask, opts)
+        rows = out[:, ids.shape[1]:].tolist()
+        reasons = ["length"] * len(rows)
+        eos = set(opts.eos_ids)
+        for i, row in enumerate(rows):
+            row = [t for t in row if t >= 0]  # finished beams end in fill (-1 without pad/EOS)
+            if eos and any(t in eos for t in row):
+                row = row[: next(j for j, t in enumerate(row) if t in eos) + 1]
+                reasons[i] = "stop"
+            rows[i] = row
+    else:
+        loop = DecodeLoop(lm, ids, mask, opts)
+        for _ in loop:
+            pass
+        generated = loop.sequences[:, ids.shape[1]:].tolist()
+        rows = [row[:n] for row, n in zip(generated, loop.new_tokens, strict=True)]
+        reasons = [r or "length" for r in loop.finish_reasons]
+    results = []
+    for i, row in enumerate(rows):
+        reason = reasons[i]
+        text = tok.decode(row, skip_special_tokens=skip_special_tokens)
+        cutter = _StopText(stops)
+        kept = cutter.feed(text, final=True)
+        if cutter.stopped:
+            reason = "stop"
+        results.append(GenerationResult(kept, prompt_lens[i // per_prompt], len(row), reason))
+    return results
+
+
+def generate(prompt: str | list[str], model: str | Path | BigModel = DEFAULT_MODEL, tokenizer: Any = None,
+             **kwargs: Any) -> str | list[str]:
+    """The continuation of ``prompt`` (a string), or one per prompt for a list.
+
+    With num_return_sequences > 1 a single prompt gives a list of that many strings.
+    Keywords: see :func:`generate_detailed`.
+    """
+    results = generate_detailed(prompt, model, tokenizer, **kwargs)
+    texts = [r.text for r in results]
+    if isinstance(prompt, str) and len(texts) == 1:
+        return texts[0]
+    return texts
+
+
+def stream(prompt: str, model: str | Path | BigModel = DEFAULT_MODEL, tokenizer: Any = None, *,
+           max_new_tokens: int = 50, stop: str | list[str] | None = None, dtype: str | None = None,
+           quantize: str | None = None, compile: bool = False, skip_special_tokens: bool = True,
+           result: list[GenerationResult] | None = None, **kwargs: Any) -> Iterator[str]:
+    """Text deltas of the continuation of one prompt, as they are generated.
+
+    The deltas concatenate to ``generate(prompt, ...)`` with the same options. Pass a list
+    as ``result`` to receive the :class:`GenerationResult` when the stream ends.
+    """
+    if not isinstance(prompt, str):
+        raise BigModelError("stream takes one prompt (a string)")
+    if kwargs.get("num_beams", 1) != 1 or kwargs.get("num_return_sequences", 1) != 1:
+        raise BigModelError("stream gives one continuation: num_beams and num_return_sequences must be 1")
+    lm = load_generator(model, dtype=dtype, quantize=quantize, compile=compile)
+    tok = get_tokenizer(model if not isinstance(model, BigModel) else lm, tokenizer)
+    stops = _stops(stop)
+    ids, _ = _encode(tok, [prompt], lm)
+    bad_words = _bad_words_ids(tok, kwargs.pop("bad_words", None))
+    options = _engine_options(dict(max_new_tokens=max_new_tokens, bad_words_ids=bad_words, **kwargs), tok, stops)
+    loop = DecodeLoop(lm, ids, None, parse_options(options, lm.config))
+    deltas = TextDeltas(tok, skip_special_tokens)
+    cutter = _StopText(stops)
+    for tokens in loop:
+        text = cutter.feed(deltas.push(int(tokens[0])))
+        if text:
+            yield text
+        if cutter.stopped:
+            break
+    text = cutter.feed(deltas.flush(), final=True)
+    if text:
+        yield text
+    if result is not None:
+        reason = "stop" if cutter.stopped else (loop.finish_reasons[0] or "length")
+        result.append(GenerationResult(cutter.text[: cutter.sent], ids.shape[1], loop.new_tokens[0], reason))
