@@ -35,3 +35,13 @@ def atomic_write(target: str | Path, write: Callable[[str], object]) -> Path:
 
 def atomic_write_text(target: str | Path, text: str) -> Path:
     return atomic_write(target, lambda p: Path(p).write_text(text, encoding="utf-8"))
+
+
+def save_figure(fig: object, target: str | Path, dpi: int = 110) -> Path:
+    """Write a matplotlib figure as PNG atomically, then free it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        return atomic_write(target, lambda p: fig.savefig(p, format="png", dpi=dpi))  # type: ignore[attr-defined]
+    finally:
+        plt.close(fig)  # type: ignore[arg-type]

@@ -173,6 +173,7 @@ def load(
     cls = model_class(family_map, architecture or source_architecture)
     try:
         config = family_map.config_from_hf(hf_config)
+        type(config).check_types(config.to_dict())
     except KeyError as exc:
         raise BigModelError(f"{directory / 'config.json'} lacks the key {exc}") from None
     except (TypeError, ValueError) as exc:

@@ -54,13 +54,12 @@ import json
 import os
 import platform
 import re
-import sys
 import time
-import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._callable_module import make_callable
 from .errors import BigModelError, did_you_mean
 
 __all__ = [
@@ -915,15 +914,5 @@ def format_plans(plans: list[Plan]) -> str:
 
 
 
-class _CallableModule(types.ModuleType):
-    """``bigmodel.plan`` is both this module and, called, the :func:`plan` function.
 
-    Importing the submodule rebinds the package attribute ``bigmodel.plan`` to the module;
-    making the module callable keeps ``bm.plan("gpt2", ...)`` working either way.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Plan:
-        return plan(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_callable(__name__, lambda: plan)

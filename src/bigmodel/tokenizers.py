@@ -478,10 +478,19 @@ class Tokenizer:
 def _check_str(value: Any, what: str) -> None:
     if not isinstance(value, str):
         raise BigModelError(f"{what} must be a string; got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        # A lone surrogate: how Python carries bytes that were not UTF-8 (argv, stdin, files).
+        raise BigModelError(
+            f"{what} is not valid Unicode text: lone surrogate {value[exc.start]!r} at "
+            f"character {exc.start} (was it read from bytes that are not UTF-8?)"
+        ) from None
 
 
 def _as_batch(text: Any, text_pair: Any) -> tuple[list[str], list[str] | None]:
     if isinstance(text, str):
+        _check_str(text, "text")
         if text_pair is not None:
             _check_str(text_pair, "text_pair")
         return [text], None if text_pair is None else [text_pair]

@@ -36,6 +36,8 @@ def _read_lines(path: str) -> list[str]:
             return [line.rstrip("\n") for line in handle]
     except FileNotFoundError:
         raise BigModelError(f"--file: no such file {path}") from None
+    except IsADirectoryError:
+        raise BigModelError(f"--file: {path} is a folder, not a text file") from None
     except UnicodeDecodeError as exc:
         raise BigModelError(f"--file: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 

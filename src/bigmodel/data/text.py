@@ -151,11 +151,16 @@ def prepare_corpus(
             bar.update(sum(len(line.encode("utf-8")) + 1 for line in doc))
         batch.clear()
 
-    for doc in read_documents(paths, split_by):
-        batch.append(doc)
-        if len(batch) >= 512:
-            flush()
-    flush()
+    try:
+        for doc in read_documents(paths, split_by):
+            batch.append(doc)
+            if len(batch) >= 512:
+                flush()
+        flush()
+    except BaseException:
+        bar.leave = False  # erase the bar so the error line stands alone
+        bar.close()
+        raise
     bar.close()
 
     if not docs_tokens:

@@ -243,23 +243,24 @@ def save_attention(
     neither -> one head-averaged map per layer; ``view="rollout"`` -> the rollout.
     ``layer`` / ``head`` are the model's indices (they must be among those captured).
     """
-    from ..fileio import atomic_write, atomic_write_text
+    from ..fileio import atomic_write_text, save_figure
 
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix == ".json":
-        import json
-
-        return atomic_write_text(path, json.dumps(maps.to_dict(), ensure_ascii=False) + "\n")
-    if suffix != ".png":
+    if suffix not in (".json", ".png"):
         raise BigModelError(f"attention output must end in .png or .json, got {path.name!r}")
     kind = kind or next(iter(maps.weights))
     if kind not in maps.weights:
         raise BigModelError(f"kind must be one of {', '.join(maps.weights)}, got {kind!r}")
-    weights = maps.weights[kind]
-    rows, cols = maps.query_tokens(kind), maps.key_tokens(kind)
+    # Checked before the JSON branch too, so a layer the model lacks is never silently ignored.
     layer_pos = _position(maps.layers[kind], layer, "layer") if layer is not None else None
     head_pos = _position(maps.heads, head, "head") if head is not None else None
+    if suffix == ".json":
+        import json
+
+        return atomic_write_text(path, json.dumps(maps.to_dict(), ensure_ascii=False) + "\n")
+    weights = maps.weights[kind]
+    rows, cols = maps.query_tokens(kind), maps.key_tokens(kind)
 
     import matplotlib
 
@@ -288,10 +289,7 @@ def save_attention(
     if maps.notices:
         fig.suptitle("; ".join(maps.notices), fontsize=7)
     fig.tight_layout()
-    try:
-        atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
     return path
 
 

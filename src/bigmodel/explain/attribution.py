@@ -243,7 +243,7 @@ def to_html(attr: Attribution) -> str:
 
 def save_attribution(attr: Attribution, path: str | Path) -> Path:
     """Write .json, .html (self-contained) or .png, chosen by the suffix."""
-    from ..fileio import atomic_write, atomic_write_text
+    from ..fileio import atomic_write_text, save_figure
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -274,8 +274,5 @@ def save_attribution(attr: Attribution, path: str | Path) -> Path:
     ax.set_title(f"integrated gradients for {attr.target_label!r}  (Σ = {sum(attr.scores):.3f}, "
                  f"f(x) − f(x') = {attr.score - attr.baseline_score:.3f})", fontsize=8)
     fig.tight_layout()
-    try:
-        atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
     return path

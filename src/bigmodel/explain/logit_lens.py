@@ -105,7 +105,7 @@ def logit_lens(
 
 def save_logit_lens(lens: LogitLens, path: str | Path) -> Path:
     """.json (all top-k), .txt (the table) or .png (top-1 grid colored by probability)."""
-    from ..fileio import atomic_write, atomic_write_text
+    from ..fileio import atomic_write_text, save_figure
 
     path = Path(path)
     suffix = path.suffix.lower()
@@ -131,8 +131,5 @@ def save_logit_lens(lens: LogitLens, path: str | Path) -> Path:
     ax.set_yticks(range(len(lens.layers)), lens.layers, fontsize=7)
     ax.set_title("logit lens: top next token per layer (shade = probability)", fontsize=8)
     fig.tight_layout()
-    try:
-        atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=110))
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
     return path

@@ -5,6 +5,9 @@ LongTensor of prompt + new tokens; ``stream(model, input_ids, tokenizer, ...)`` 
 text deltas. See search.py, processors.py, streaming.py.
 """
 
+from typing import Any
+
+from .._callable_module import make_callable
 from .options import GenerationOptions, parse_options
 from .search import DecodeLoop, StopStrings, beam_search, generate
 from .streaming import TextDeltas, TextIteratorStreamer, stream
@@ -20,3 +23,13 @@ __all__ = [
     "parse_options",
     "stream",
 ]
+
+
+def _text_generate() -> Any:
+    from ..tasks.generation import generate as generate_text
+
+    return generate_text
+
+
+# bm.generate("prompt", model=...) is the text-level API even once this package is imported.
+make_callable(__name__, _text_generate)

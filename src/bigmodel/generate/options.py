@@ -97,8 +97,8 @@ def _check(o: GenerationOptions) -> None:
     if not isinstance(o.do_sample, bool):
         raise bad("do_sample", "True or False")
     if o.temperature is not None:
-        if not _is_number(o.temperature) or o.temperature < 0 or o.temperature != o.temperature:
-            raise bad("temperature", "a number >= 0 (0 means greedy)")
+        if not _is_number(o.temperature) or not 0 <= o.temperature < float("inf"):
+            raise bad("temperature", "a finite number >= 0 (0 means greedy)")
         if o.temperature == 0:
             o.do_sample = False
             o.temperature = None

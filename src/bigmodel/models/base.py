@@ -61,9 +61,30 @@ class ConfigBase:
                 f"unknown {cls.__name__} key {key!r}{did_you_mean(key, names)}; "
                 f"valid keys: {', '.join(names)}"
             )
+        cls.check_types(known)
         config = cls(**known)
         config.extra = dict(values.get("extra") or {}) | unknown
         return config
+
+    @classmethod
+    def check_types(cls, values: dict[str, Any]) -> None:
+        """A value of the wrong JSON/TOML type ("four" layers) is the user's error, not a crash."""
+        for f in dataclasses.fields(cls):
+            value = values.get(f.name)
+            if value is None or f.default is None or f.default is dataclasses.MISSING:
+                continue
+            if isinstance(f.default, bool):
+                ok, expected = isinstance(value, bool), "true or false"
+            elif isinstance(f.default, int):
+                ok, expected = isinstance(value, int) and not isinstance(value, bool), "an integer"
+            elif isinstance(f.default, float):
+                ok, expected = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+            elif isinstance(f.default, str):
+                ok, expected = isinstance(value, str), "a string"
+            else:
+                continue
+            if not ok:
+                raise BigModelError(f"{cls.__name__} key {f.name!r} must be {expected}, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in self.field_names()}
