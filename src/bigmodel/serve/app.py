@@ -210,6 +210,8 @@ async def read_json(request: Request, schema: type[BaseModel], limit: int) -> An
         data = json.loads(text)
     except ValueError as exc:
         raise APIError(400, f"request body is not valid JSON: {exc}", "body") from None
+    except RecursionError:
+        raise APIError(400, "request body is not valid JSON: nested too deeply", "body") from None
     if not isinstance(data, dict):
         raise APIError(400, "request body must be a JSON object", "body")
     try:

@@ -27,7 +27,8 @@ NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+    # strict: "5" is not a number and "yes" is not true (pydantic's lax mode would coerce them).
+    model_config = ConfigDict(extra="ignore", protected_namespaces=(), strict=True)
 
 
 class StreamOptions(BaseModel):

@@ -446,7 +446,7 @@ class Trainer:
             _fsync_tree(tmp)
             final = root / name
             if final.exists():
-                shutil.rmtree(final)
+                _discard(final)
             os.replace(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -458,7 +458,7 @@ class Trainer:
     def _prune(self, root: Path, keep: str) -> None:
         done = sorted(p for p in root.glob("step-*") if p.is_dir() and p.name != keep)
         for old in done[: max(0, len(done) - (self.config.train.keep_checkpoints - 1))]:
-            shutil.rmtree(old, ignore_errors=True)
+            _discard(old)
         for stale in root.glob(".tmp-*"):  # left by a killed save
             if not stale.name.endswith(f"-{os.getpid()}"):
                 shutil.rmtree(stale, ignore_errors=True)
@@ -511,6 +511,14 @@ class Trainer:
                     f"checkpoint {folder} has {key}={theirs.get(key)!r}, but this config builds "
                     f"{key}={ours.get(key)!r}; resume from a checkpoint of the same model"
                 )
+
+
+def _discard(folder: Path) -> None:
+    """Delete a checkpoint folder; a kill midway leaves a ``.tmp-`` folder, never a half one."""
+    trash = folder.with_name(f".tmp-discard-{folder.name}")
+    shutil.rmtree(trash, ignore_errors=True)
+    os.replace(folder, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _fsync_tree(folder: Path) -> None:
