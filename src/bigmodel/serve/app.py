@@ -522,6 +522,21 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
         return registry.models[name].card()
 
     # -- generation ----------------------------------------------------------------------
+    async def collect(job: Any, request: Request, n_choices: int) -> tuple[list[str], list[str], int]:
+        """A non-streamed answer: each choice's text and finish reason, and the tokens made."""
+        texts = [""] * n_choices
+        reasons = ["length"] * n_choices
+        completion = 0
+        async for ev in job_events(job, request):
+            if isinstance(ev, Delta):
+                texts[ev.index] += ev.text
+            else:
+                if ev.finish_reason == "error":
+                    raise APIError(500, "generation failed; see the server log", type="server_error")
+                reasons[ev.index] = ev.finish_reason
+                completion += ev.completion_tokens
+        return texts, reasons, completion
+
     @app.post("/v1/completions")
     async def completions(request: Request) -> Response:
         req: CompletionRequest = await read_json(request, CompletionRequest, limit)
@@ -560,17 +575,7 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
 
             return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-        texts = [""] * n_choices
-        reasons = ["length"] * n_choices
-        completion = 0
-        async for ev in job_events(job, request):
-            if isinstance(ev, Delta):
-                texts[ev.index] += ev.text
-            else:
-                if ev.finish_reason == "error":
-                    raise APIError(500, "generation failed; see the server log", type="server_error")
-                reasons[ev.index] = ev.finish_reason
-                completion += ev.completion_tokens
+        texts, reasons, completion = await collect(job, request, n_choices)
         body = envelope([choice(i, texts[i], reasons[i]) for i in range(n_choices)])
         body["usage"] = _usage(job.prompt_tokens, completion)
         return JSONResponse(body)
@@ -616,17 +621,7 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
 
             return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-        texts = [""] * n_choices
-        reasons = ["length"] * n_choices
-        completion = 0
-        async for ev in job_events(job, request):
-            if isinstance(ev, Delta):
-                texts[ev.index] += ev.text
-            else:
-                if ev.finish_reason == "error":
-                    raise APIError(500, "generation failed; see the server log", type="server_error")
-                reasons[ev.index] = ev.finish_reason
-                completion += ev.completion_tokens
+        texts, reasons, completion = await collect(job, request, n_choices)
         choices = [{"index": i, "message": {"role": "assistant", "content": texts[i]}, "logprobs": None,
                     "finish_reason": reasons[i]} for i in range(n_choices)]
         body = envelope(choices, False)
