@@ -6,8 +6,6 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..errors import BigModelError
 from ..models.base import BigModel
 from ..registry import get_preset
@@ -58,6 +56,3 @@ def get_tokenizer(model: str | Path | BigModel, tokenizer: Any = None) -> Any:
         raise BigModelError("this model was not loaded by name: pass tokenizer= as well")
     return _cached_tokenizer(str(name))
 
-
-def no_grad_inference() -> Any:
-    return torch.inference_mode()

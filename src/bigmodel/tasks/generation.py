@@ -21,6 +21,7 @@ import torch
 from ..errors import BigModelError
 from ..generate import DecodeLoop, TextDeltas, parse_options
 from ..generate.search import beam_search
+from ..generate.stop_text import StopText
 from ..models.base import BigModel
 from .common import get_model, get_tokenizer
 
@@ -137,41 +138,6 @@ def _encode(tokenizer: Any, prompts: list[str], model: BigModel) -> tuple[torch.
     return ids, mask
 
 
-class _StopText:
-    """Cuts a row's text at the first stop string; holds back a tail that may start one."""
-
-    def __init__(self, stops: list[str]) -> None:
-        self.stops = stops
-        self.text = ""  # everything decoded so far
-        self.sent = 0  # characters already handed out
-        self.stopped = False
-
-    def feed(self, delta: str, final: bool = False) -> str:
-        if self.stopped:
-            return ""
-        self.text += delta
-        cut = min((i for i in (self.text.find(s) for s in self.stops) if i >= 0), default=-1)
-        if cut >= 0:
-            self.stopped = True
-            end = cut
-        elif final:
-            end = len(self.text)
-        else:
-            end = len(self.text) - self._held_back()
-        out = self.text[self.sent:end] if end > self.sent else ""
-        self.sent = max(self.sent, end)
-        return out
-
-    def _held_back(self) -> int:
-        longest = 0
-        for s in self.stops:
-            for k in range(min(len(s) - 1, len(self.text)), 0, -1):
-                if self.text.endswith(s[:k]):
-                    longest = max(longest, k)
-                    break
-        return longest
-
-
 def _engine_options(kwargs: dict[str, Any], tokenizer: Any, stops: list[str]) -> dict[str, Any]:
     options = {k: v for k, v in kwargs.items() if v is not None}
     options["do_sample"] = _sampling_default(kwargs.get("do_sample"), kwargs)
@@ -251,10 +217,12 @@ def generate_detailed(
     for i, row in enumerate(rows):
         reason = reasons[i]
         text = tok.decode(row, skip_special_tokens=skip_special_tokens)
-        cutter = _StopText(stops)
-        kept = cutter.feed(text, final=True)
-        if cutter.stopped:
+        cutter = StopText(stops)
+        kept, stopped = cutter.feed(text)
+        if stopped:
             reason = "stop"
+        else:
+            kept += cutter.flush()
         results.append(GenerationResult(kept, prompt_lens[i // per_prompt], len(row), reason))
     return results
 
@@ -294,16 +262,20 @@ def stream(prompt: str, model: str | Path | BigModel = DEFAULT_MODEL, tokenizer:
     options = _engine_options(dict(max_new_tokens=max_new_tokens, bad_words_ids=bad_words, **kwargs), tok, stops)
     loop = DecodeLoop(lm, ids, None, parse_options(options, lm.config))
     deltas = TextDeltas(tok, skip_special_tokens)
-    cutter = _StopText(stops)
+    cutter = StopText(stops)
+    stopped = False
     for tokens in loop:
-        text = cutter.feed(deltas.push(int(tokens[0])))
+        text, stopped = cutter.feed(deltas.push(int(tokens[0])))
         if text:
             yield text
-        if cutter.stopped:
+        if stopped:
             break
-    text = cutter.feed(deltas.flush(), final=True)
-    if text:
-        yield text
+    if not stopped:
+        text, stopped = cutter.feed(deltas.flush())
+        if not stopped:
+            text += cutter.flush()
+        if text:
+            yield text
     if result is not None:
-        reason = "stop" if cutter.stopped else (loop.finish_reasons[0] or "length")
+        reason = "stop" if stopped else (loop.finish_reasons[0] or "length")
         result.append(GenerationResult(cutter.text[: cutter.sent], ids.shape[1], loop.new_tokens[0], reason))
