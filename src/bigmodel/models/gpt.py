@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from ..nn import Embeddings, KVCache, TransformerBlock, make_attention_bias
 from ..nn.attention import scaled_dot_product_attention
 from ..nn.feedforward import activation
+from ..nn.losses import linear_cross_entropy
 from .base import BigModel, ConfigBase, ModelOutput
 
 
@@ -278,9 +279,14 @@ class GPT(BigModel):
         output_hidden_states: bool = False,
         output_attentions: bool = False,
         logits_to_keep: int = 0,
+        return_logits: bool | None = None,
     ) -> ModelOutput:
         """Logits (B, T, vocab); ``logits_to_keep=k`` computes only the last k positions
         (generation needs just the last, which saves a (T, d_model) x (d_model, vocab) matmul).
+
+        When training with ``labels`` (module in train mode, gradients on) the loss comes from
+        ``nn.losses.linear_cross_entropy``, which never materializes the (B, T, vocab) logits, and
+        ``logits`` is None; pass ``return_logits=True`` to get them (and the plain loss) anyway.
         """
         out = self.transformer(
             input_ids,
@@ -291,6 +297,13 @@ class GPT(BigModel):
             output_attentions=output_attentions,
         )
         h = out.last_hidden_state
+        fused = labels is not None and logits_to_keep == 0 and self.training and torch.is_grad_enabled()
+        if fused and not return_logits:
+            out.logits = None
+            out.loss = linear_cross_entropy(
+                h[:, :-1].reshape(-1, h.shape[-1]), self.lm_head.weight, labels[:, 1:].reshape(-1)
+            )
+            return out
         if logits_to_keep > 0:
             h = h[:, -logits_to_keep:]
         out.logits = _linear_fn(self.lm_head)(h) if not self.training else self.lm_head(h)

@@ -45,8 +45,13 @@ def build_optimizer(
     betas: tuple[float, float] = (0.9, 0.95),
     eps: float = 1e-8,
 ) -> torch.optim.AdamW:
-    # foreach: one fused kernel per group instead of one per tensor (fewer dispatches on CPU).
-    return torch.optim.AdamW(parameter_groups(model, weight_decay), lr=lr, betas=betas, eps=eps, foreach=True)
+    groups = parameter_groups(model, weight_decay)
+    params = [p for group in groups for p in group["params"]]
+    # fused: one kernel does the whole AdamW update of a tensor (4-5x faster than foreach on a
+    # CPU, which reads and writes every moment tensor once per elementwise op); it needs
+    # floating-point tensors on a CPU or an accelerator, else fall back to foreach.
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda", "xpu", "mps") for p in params)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, fused=fused, foreach=None if fused else True)
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.1) -> float:

@@ -1,0 +1,149 @@
+"""Cross-entropy fused with the output projection, computed a block of rows at a time.
+
+A language model's last step, logits = h Wᵀ (+ b) followed by cross-entropy over a large
+vocabulary, is where a small model spends most of its training time on a CPU: for GPT-2's
+50,257 tokens the logits of 2,048 positions are 412 MB in fp32, and autograd walks over
+them five or six times (cast, log-softmax, its backward, the shift's zero-filled gradient).
+None of that is needed, because the gradient of the mean cross-entropy has a closed form:
+
+    loss  = (1/n) Σ_i [ logsumexp_v(z_iv) - z_{i,y_i} ]           over the n rows with a label
+    ∂loss/∂z_iv = (softmax(z_i)_v - [v = y_i]) / n                z = h Wᵀ + b, shape (N, V)
+    ∂loss/∂h = (∂loss/∂z) W        ∂loss/∂W = (∂loss/∂z)ᵀ h        ∂loss/∂b = Σ_i ∂loss/∂z_i
+
+So the forward pass computes, for each block of rows, the logits, the loss and at once the
+gradients, and throws the logits away; backward only scales the stored gradients by the
+incoming gradient of the loss. Peak memory holds one (rows, V) block instead of (N, V).
+The matmuls run in the autocast dtype when autocast is on (as ``nn.Linear`` would); the
+softmax is always fp32.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+DEFAULT_BLOCK_ROWS = 1024
+
+
+class _LinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        hidden: Tensor,
+        weight: Tensor,
+        bias: Tensor | None,
+        labels: Tensor,
+        ignore_index: int,
+        block_rows: int,
+        compute_dtype: torch.dtype,
+    ) -> Tensor:
+        rows = hidden.shape[0]
+        valid = labels != ignore_index  # (N,)
+        # The mean over labelled rows; with none, the loss is 0 and so is every gradient.
+        n_valid = valid.sum().clamp(min=1).to(torch.float32)
+        weight_c = weight.to(compute_dtype)  # (V, d)
+        need_hidden_grad, need_weight_grad, need_bias_grad = ctx.needs_input_grad[:3]
+        grad_hidden = torch.empty_like(hidden) if need_hidden_grad else None
+        grad_weight = torch.empty_like(weight, dtype=torch.float32) if need_weight_grad else None
+        grad_bias = torch.zeros(weight.shape[0], dtype=torch.float32) if need_bias_grad and bias is not None else None
+        loss_sum = torch.zeros((), dtype=torch.float32)
+        need_any_grad = grad_hidden is not None or grad_weight is not None or grad_bias is not None
+        low_precision = compute_dtype != torch.float32
+        # Two (r, V) work buffers reused by every block: fresh 100 MB tensors cost more in page
+        # faults than the arithmetic done on them. Every elementwise step runs in place in fp32
+        # (the mixed-dtype kernels are several times slower than a copy plus an fp32 kernel).
+        block = min(rows, block_rows)
+        probs_buffer = torch.empty(block, weight.shape[0], dtype=torch.float32)
+        low_buffer = torch.empty(block, weight.shape[0], dtype=compute_dtype) if low_precision else None
+        grad_weight_block = torch.empty_like(weight_c) if low_precision and grad_weight is not None else None
+        # fp32 copy of a low-precision block: adding bf16 into fp32 directly is a slow mixed kernel.
+        grad_weight_block_fp32 = (
+            torch.empty_like(grad_weight) if grad_weight_block is not None and rows > block_rows else None
+        )
+        for start in range(0, rows, block_rows):
+            stop = min(rows, start + block_rows)
+            r = stop - start
+            h = hidden[start:stop].to(compute_dtype)  # (r, d)
+            probs = probs_buffer[:r]  # (r, V) fp32
+            if low_buffer is not None:
+                torch.mm(h, weight_c.T, out=low_buffer[:r])
+                probs.copy_(low_buffer[:r])
+            else:
+                torch.mm(h, weight_c.T, out=probs)
+            if bias is not None:
+                probs += bias
+            torch.log_softmax(probs, dim=-1, out=probs)  # log p, (r, V)
+            target = labels[start:stop].clamp(min=0)  # (r,); ignored rows read any column, then weigh 0
+            row_weight = valid[start:stop].float() / n_valid  # (r,)
+            loss_sum -= (probs.gather(1, target[:, None])[:, 0] * row_weight).sum()
+            if not need_any_grad:
+                continue
+            # ∂loss/∂z = (p - onehot) · w_row; the row weights go onto the (r, d) factors of
+            # the products below instead of the (r, V) block.
+            probs.exp_()
+            probs[torch.arange(r), target] -= 1.0
+            if grad_bias is not None:
+                grad_bias += probs.T @ row_weight
+            if low_buffer is not None:
+                grad_logits = low_buffer[:r]
+                grad_logits.copy_(probs)
+            else:
+                grad_logits = probs
+            if grad_hidden is not None:
+                grad_hidden[start:stop] = (grad_logits @ weight_c).float().mul_(row_weight[:, None]).to(hidden.dtype)
+            if grad_weight is not None:
+                scaled_h = (h.float() * row_weight[:, None]).to(compute_dtype)
+                if grad_weight_block is None:
+                    grad_weight.addmm_(grad_logits.T, scaled_h, beta=0.0 if start == 0 else 1.0)
+                else:
+                    torch.mm(grad_logits.T, scaled_h, out=grad_weight_block)
+                    if start == 0:
+                        grad_weight.copy_(grad_weight_block)
+                    else:
+                        assert grad_weight_block_fp32 is not None
+                        grad_weight += grad_weight_block_fp32.copy_(grad_weight_block)
+        ctx.save_for_backward(
+            *(t if t is not None else torch.empty(0) for t in (grad_hidden, grad_weight, grad_bias))
+        )
+        ctx.has = (grad_hidden is not None, grad_weight is not None, grad_bias is not None)
+        ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype if bias is not None else None)
+        return loss_sum
+
+    @staticmethod
+    def backward(ctx: Any, grad_loss: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        stored = ctx.saved_tensors
+        grads: list[Tensor | None] = []
+        # The loss is usually the root of backward (grad_loss == 1): skip a pass over (V, d).
+        unit = bool(grad_loss == 1.0)
+        for tensor, present, dtype in zip(stored, ctx.has, ctx.dtypes, strict=True):
+            grads.append((tensor if unit else tensor * grad_loss).to(dtype) if present else None)
+        return grads[0], grads[1], grads[2], None, None, None, None
+
+
+def linear_cross_entropy(
+    hidden: Tensor,
+    weight: Tensor,
+    labels: Tensor,
+    bias: Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    block_rows: int = DEFAULT_BLOCK_ROWS,
+) -> Tensor:
+    """Mean cross-entropy of ``hidden @ weight.T + bias`` against ``labels`` without keeping logits.
+
+    hidden (N, d), weight (V, d), bias (V,) or None, labels (N,) with ``ignore_index`` for rows
+    that do not count. Equal to ``F.cross_entropy(F.linear(hidden, weight, bias).float(),
+    labels)``, with its gradients; under CPU autocast the matmuls use the autocast dtype.
+    """
+    if hidden.dim() != 2 or labels.shape != hidden.shape[:1]:
+        raise ValueError(f"hidden must be (N, d) and labels (N,), got {tuple(hidden.shape)} and {tuple(labels.shape)}")
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be a positive integer, got {block_rows}")
+    device_type = hidden.device.type
+    compute_dtype = (
+        torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else weight.dtype
+    )
+    with torch.autocast(device_type, enabled=False):
+        return _LinearCrossEntropy.apply(hidden, weight, bias, labels, ignore_index, block_rows, compute_dtype)
