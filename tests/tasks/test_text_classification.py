@@ -247,3 +247,36 @@ peak_gflops = 1.0
     assert classify("the battery is great", tmp_path / "run")["label"] in ("pos", "neg")
     assert main(["train", str(tmp_path / "recipe.toml"), "task.class_weight=balanced"]) == 2
     assert "did you mean" in capsys.readouterr().err
+
+
+def test_interrupted_lora_run_resumes_to_the_same_losses_and_adapter(base_bert, data, tmp_path) -> None:
+    from bigmodel.train.classification import make_trainer
+    from bigmodel.train.trainer import find_checkpoint
+
+    def recipe(out):
+        cfg = _recipe(base_bert, data, out, lora=True, lora_rank=4, lora_dropout=0.1)
+        cfg["train"] |= {"max_steps": 8, "save_every": 4, "eval_every": 4, "log_every": 1}
+        return cfg
+
+    def losses(out):
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        return {r["step"]: r["loss"] for r in rows if r["split"] == "train"}
+
+    full = make_trainer(recipe(tmp_path / "full"))
+    full.train()
+
+    def crash_after_6(trainer, row) -> None:
+        if row["step"] == 6:
+            raise KeyboardInterrupt
+
+    crashed = make_trainer(recipe(tmp_path / "crash"))
+    crashed.callbacks.append(crash_after_6)
+    with pytest.raises(KeyboardInterrupt):
+        crashed.train()
+    assert (find_checkpoint(tmp_path / "crash") / "adapter_model.safetensors").is_file()
+    resumed = make_trainer(recipe(tmp_path / "crash"))
+    resumed.train(resume=True)
+    expected, got = losses(tmp_path / "full"), losses(tmp_path / "crash")
+    assert [got[s] for s in range(1, 9)] == [expected[s] for s in range(1, 9)]
+    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name

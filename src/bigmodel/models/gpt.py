@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from ..nn import Embeddings, KVCache, TransformerBlock, make_attention_bias
 from ..nn.attention import scaled_dot_product_attention
 from ..nn.feedforward import activation
+from ..nn.inference_linear import inference_linear
 from ..nn.losses import linear_cross_entropy
 from .base import BigModel, ConfigBase, ModelOutput
 
@@ -78,26 +79,6 @@ def causal_lm_loss(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> 
     return F.cross_entropy(shift_logits.float(), shift_labels, ignore_index=ignore_index)
 
 
-def _linear_fn(module: nn.Module) -> Any:
-    """x -> module(x) without nn.Module.__call__ for a plain Linear.
-
-    A single row (batch-1 decoding) goes through a matrix-vector product: the same
-    y = W x + b, dispatched to gemv, which skips the gemm set-up that dominates at M = 1.
-    Other modules (e.g. Int8Linear) are simply called.
-    """
-    if type(module) is not nn.Linear:
-        return module
-    weight, bias = module.weight, module.bias
-
-    def linear(x: Tensor) -> Tensor:
-        if x.dim() == 3 and x.shape[0] * x.shape[1] == 1:
-            y = torch.mv(weight, x.view(-1)) if bias is None else torch.addmv(bias, weight, x.view(-1))
-            return y.view(1, 1, -1)
-        return F.linear(x, weight, bias)
-
-    return linear
-
-
 def _decode_plan(blocks: nn.ModuleList) -> list[tuple[Any, ...]]:
     """Per layer: the tensors and callables of a pre-LN block, looked up once per generation
     (module attribute lookups cost more than the small ops of a decoding step)."""
@@ -105,8 +86,8 @@ def _decode_plan(blocks: nn.ModuleList) -> list[tuple[Any, ...]]:
     for block in blocks:
         attn, ln1, ln2, ffn = block.self_attn, block.self_attn_norm, block.ffn_norm, block.ffn
         plan.append((
-            ln1.weight, ln1.bias, ln1.eps, _linear_fn(attn.qkv_proj), _linear_fn(attn.out_proj),
-            ln2.weight, ln2.bias, ln2.eps, _linear_fn(ffn.fc_in), _linear_fn(ffn.fc_out),
+            ln1.weight, ln1.bias, ln1.eps, inference_linear(attn.qkv_proj), inference_linear(attn.out_proj),
+            ln2.weight, ln2.bias, ln2.eps, inference_linear(ffn.fc_in), inference_linear(ffn.fc_out),
             attn.n_heads, attn.head_size,
         ))
     return plan
@@ -306,7 +287,7 @@ class GPT(BigModel):
             return out
         if logits_to_keep > 0:
             h = h[:, -logits_to_keep:]
-        out.logits = _linear_fn(self.lm_head)(h) if not self.training else self.lm_head(h)
+        out.logits = inference_linear(self.lm_head)(h) if not self.training else self.lm_head(h)
         if labels is not None:
             out.loss = causal_lm_loss(out.logits, labels)
         return out

@@ -414,8 +414,19 @@ class Trainer:
                                         options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
     def save_checkpoint(self) -> Path | None:
-        """Write ``checkpoints/step-N`` atomically and point ``latest`` at it (rank 0 only)."""
+        """Write ``checkpoints/step-N`` atomically and point ``latest`` at it (rank 0 only).
+
+        Saving leaves the random number generators as it found them (building a merged copy of
+        a LoRA model initializes layers), so a run that saves continues exactly like the run
+        resumed from that save.
+        """
         rng = _rng_state()
+        try:
+            return self._save_checkpoint(rng)
+        finally:
+            _set_rng_state(rng)
+
+    def _save_checkpoint(self, rng: dict[str, Any]) -> Path | None:
         if self.distributed:
             states: list[Any] = [None] * self.world_size
             dist.all_gather_object(states, rng)
@@ -474,8 +485,18 @@ class Trainer:
         except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: say which
             raise BigModelError(f"checkpoint {folder} cannot be read ({type(exc).__name__}: {exc})") from None
         self._check_same_model(folder, state)
-        saved = hub.load(folder).state_dict()
-        if self.fsdp:
+        from ..nn.lora import ADAPTER_WEIGHTS, load_adapter, lora_layers
+
+        if (folder / ADAPTER_WEIGHTS).is_file() and lora_layers(self.model) and not self.fsdp:
+            # A LoRA run checkpoints its adapter (the frozen base is the pretrained model the
+            # config names): load it into the wrapped model rather than the merged copy.
+            load_adapter(self.model, folder)
+            saved = None
+        else:
+            saved = hub.load(folder).state_dict()
+        if saved is None:
+            self.optimizer.load_state_dict(opt_state["optimizer"])
+        elif self.fsdp:
             from torch.distributed.checkpoint.state_dict import (
                 StateDictOptions,
                 set_model_state_dict,
