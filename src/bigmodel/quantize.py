@@ -10,7 +10,12 @@ channel (symmetric, per row of W (out, in)):
 cuts the bytes read per token 4× against fp32 and 2× against bf16, at an error of at most
 s_o / 2 per weight. The matmul is torch's ``_weight_int8pack_mm`` (int8 weights converted
 inside the kernel, never materialized in float) when this torch has it, else a
-dequantize-then-matmul fallback.
+dequantize-then-matmul fallback. With fp32 activations on a CPU with native bf16 (AVX-512
+BF16 / AMX) the kernel is fed bf16 activations and its result is returned as fp32: the
+kernel's fp32 path is 4.6x slower at one row and 9x at eight (measured on GPT-2's MLP
+shapes), and rounding x to bf16 (8 significant bits) adds less error than the int8 weights
+(at most s_o / 2 per weight) already do. Greedy decoding of 128 tokens agreed with fp32 on
+all 128 either way.
 """
 
 from __future__ import annotations
@@ -24,6 +29,16 @@ from .errors import BigModelError
 __all__ = ["Int8Linear", "quantize_int8", "quantize_weight"]
 
 _HAS_INT8PACK = hasattr(torch.ops.aten, "_weight_int8pack_mm")
+
+
+def _native_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+_FP32_VIA_BF16 = _HAS_INT8PACK and _native_bf16()
 
 
 def quantize_weight(weight: Tensor) -> tuple[Tensor, Tensor]:
@@ -54,8 +69,9 @@ class Int8Linear(nn.Module):
         shape = x.shape
         x2 = x.reshape(-1, self.in_features)
         if _HAS_INT8PACK and x.device.type == "cpu":
-            scale = self.scale if self.scale.dtype == x.dtype else self.scale.to(x.dtype)
-            y = torch.ops.aten._weight_int8pack_mm(x2, self.qweight, scale)
+            compute = torch.bfloat16 if x.dtype == torch.float32 and _FP32_VIA_BF16 else x.dtype
+            scale = self.scale if self.scale.dtype == compute else self.scale.to(compute)
+            y = torch.ops.aten._weight_int8pack_mm(x2.to(compute), self.qweight, scale).to(x.dtype)
         else:
             y = F.linear(x2, self.qweight.to(x.dtype)) * self.scale.to(x.dtype)
         if self.bias is not None:
