@@ -201,13 +201,16 @@ def main() -> None:
         from bigmodel.generate.compiled import compile_for_decoding
 
         for dtype in (torch.float32, torch.bfloat16):
-            compiled = compile_for_decoding(copy.deepcopy(ours).to(dtype))
+            eager = copy.deepcopy(ours).to(dtype)
+            eager_tokens = generate(eager, prompt1, max_new_tokens=n, eos_token_id=None)[0, PROMPT_LEN:].tolist()
+            compiled = compile_for_decoding(eager)
             hf_d = hf if dtype == torch.float32 else copy.deepcopy(hf).to(dtype)
             warm_ours, warm_hf = decode_pair(compiled, hf_d, prompt1, tokens=4)
             compile_s = timed(warm_ours)  # the first call compiles
             mine, theirs = interleaved(*decode_pair(compiled, hf_d, prompt1), args.reps, warm=(warm_ours, warm_hf))
+            agree = sum(a == b for a, b in zip(outputs["ours"], eager_tokens, strict=True))
             add(f"decode b1 {str(dtype)[6:]} compiled", "tok/s", n / mine, n / theirs,
-                compile_seconds=round(compile_s))
+                compile_seconds=round(compile_s), agree_with_eager=f"{agree}/{n}")
             del compiled, hf_d
     bandwidth = read_bandwidth(args.reps)
     results["read_bandwidth_GBps"] = round(bandwidth, 1)

@@ -61,6 +61,8 @@ class GPTConfig(ConfigBase):
             raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
 
 
+STATIC_CACHE_BUCKET = 128  # cache lengths of the compiled static decode step: multiples of this
+
 GPT_PRESETS: dict[str, dict[str, int]] = {
     "gpt2": dict(n_layers=12, d_model=768, n_heads=12),
     "gpt2-medium": dict(n_layers=24, d_model=1024, n_heads=16),
@@ -224,6 +226,50 @@ class GPTModel(BigModel):
         )
 
 
+class StaticDecodeStep(nn.Module):
+    """One decoding step of a :class:`GPT` with every tensor shape fixed, for ``torch.compile``.
+
+    The eager decode path attends to ``keys[:, :, :past + 1]``, a length that grows each step;
+    a compiler then needs dynamic shapes, and inductor's fast CPU matmul templates (AMX/AVX-512
+    micro-GEMMs over weights pre-packed by "freezing") only apply to static ones. Here the
+    cache is used whole, (B, nh, L, hs) with L = ``kv_cache.max_len``, and positions after the
+    current one (or padding) are masked out:
+
+        k_cache[:, :, p] = k_new       v_cache[:, :, p] = v_new       (p: a (1,) tensor)
+        attention(q, K, V) = softmax(q Kᵀ / √hs + mask) V,   mask[j] = 0 if j ≤ p and not
+                                                                  padding else -inf
+
+    which equals attending to the first p + 1 positions. Inputs: input_ids and position_ids
+    (B, 1), ``allowed`` (B, 1, 1, L) bool, ``position`` (1,) long, the cache's key and value
+    lists (written in place). Returns the logits (B, 1, vocab).
+    """
+
+    def __init__(self, model: GPT) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, position_ids: Tensor, allowed: Tensor, position: Tensor,
+                keys: list[Tensor], values: list[Tensor]) -> Tensor:
+        body = self.model.transformer
+        h = body.embeddings(input_ids, position_ids)  # (B, 1, d)
+        batch, _, d_model = h.shape
+        scale = body.blocks[0].self_attn.head_size ** -0.5
+        for i, block in enumerate(body.blocks):
+            attn = block.self_attn
+            qkv = attn.qkv_proj(block.self_attn_norm(h)).view(batch, 1, 3, attn.n_heads, attn.head_size)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, 1, hs) each
+            keys[i].index_copy_(2, position, k)
+            values[i].index_copy_(2, position, v)
+            # Written out rather than sdpa: the compiler fuses these small ops, while the CPU
+            # flash kernel with a mask costs ~140 µs per layer for one query.
+            scores = (q @ keys[i].transpose(-1, -2)).float() * scale  # (B, nh, 1, L)
+            weights = scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1).to(q.dtype)
+            out = weights @ values[i]  # (B, nh, 1, hs)
+            h = h + attn.out_proj(out.transpose(1, 2).reshape(batch, 1, d_model))
+            h = h + block.ffn.fc_out(activation(body.config.activation, block.ffn.fc_in(block.ffn_norm(h))))
+        return self.model.lm_head(body.final_norm(h))
+
+
 class GPT(BigModel):
     """GPT language model: GPTModel + LM head tied to the token embeddings.
 
@@ -247,7 +293,30 @@ class GPT(BigModel):
     def new_kv_cache(
         self, batch_size: int, max_len: int | None = None, dtype: torch.dtype | None = None
     ) -> KVCache:
+        if max_len is not None and self.__dict__.get("_static_decode_step") is not None:
+            # The compiled static step is specialized to the cache length: round it up so that
+            # generations of different lengths share a few compilations.
+            max_len = min(self.config.max_seq_len, -(-max_len // STATIC_CACHE_BUCKET) * STATIC_CACHE_BUCKET)
         return self.transformer.new_kv_cache(batch_size, max_len, dtype)
+
+    def _static_decode(self, step: Any, input_ids: Tensor, attention_mask: Tensor | None,
+                       position_ids: Tensor | None, kv_cache: KVCache) -> ModelOutput:
+        """One new token per row through the compiled :class:`StaticDecodeStep`."""
+        past, batch, total = len(kv_cache), input_ids.shape[0], kv_cache.max_len
+        if past + 1 > min(total, self.config.max_seq_len):
+            raise ValueError(f"sequence of {past + 1} tokens exceeds the context of "
+                             f"{min(total, self.config.max_seq_len)}")
+        if position_ids is None:
+            position_ids = torch.full((batch, 1), past, dtype=torch.long, device=input_ids.device)
+        allowed = torch.zeros(batch, 1, 1, total, dtype=torch.bool, device=input_ids.device)
+        if attention_mask is not None:
+            allowed[:, 0, 0, : past + 1] = attention_mask[:, -(past + 1):].bool()
+        else:
+            allowed[:, 0, 0, : past + 1] = True
+        position = torch.tensor([past], device=input_ids.device)
+        logits = step(input_ids, position_ids, allowed, position, kv_cache.keys, kv_cache.values)
+        kv_cache.lengths = [past + 1] * len(kv_cache.lengths)
+        return ModelOutput(logits=logits, past_key_values=kv_cache)
 
     def forward(
         self,
@@ -269,6 +338,10 @@ class GPT(BigModel):
         ``nn.losses.linear_cross_entropy``, which never materializes the (B, T, vocab) logits, and
         ``logits`` is None; pass ``return_logits=True`` to get them (and the plain loss) anyway.
         """
+        step = self.__dict__.get("_static_decode_step")
+        if (step is not None and kv_cache is not None and input_ids.shape[1] == 1 and labels is None
+                and logits_to_keep <= 1 and not (output_hidden_states or output_attentions or self.training)):
+            return self._static_decode(step, input_ids, attention_mask, position_ids, kv_cache)
         out = self.transformer(
             input_ids,
             attention_mask,
