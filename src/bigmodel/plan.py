@@ -30,7 +30,9 @@ token (Korthikanti et al. 2022, for this code's blocks)::
                            softmax, its dropout mask and the dropped matrix
     + 2d bytes              dropout masks of the two residual branches
 
-plus, for a language model, the logits, their shifted copy and the fp32 log-softmax. The
+plus, for a language model, the logits, their shifted copy and the fp32 log-softmax (GPT:
+only one block of 1,024 rows of fp32 log-probabilities and the hidden states' gradient, as
+its loss is fused with the output layer, see ``nn/losses.py``). The
 peak of a step is weights + optimizer states + the larger of (activations + the output
 layer's gradient + one layer's backward workspace) and (gradients + AdamW's one temporary):
 gradients appear while the backward pass frees activations. With activation checkpointing
@@ -61,6 +63,9 @@ from typing import Any
 
 from ._callable_module import make_callable
 from .errors import BigModelError, did_you_mean
+
+# nn.losses.DEFAULT_BLOCK_ROWS (not imported: the planner does not load torch).
+LOSS_BLOCK_ROWS = 1024
 
 __all__ = [
     "Calibration",
@@ -457,8 +462,17 @@ def _saved_activation_bytes(shape: ModelShape, batch: int, seq_len: int, b: int,
     # Token + position sum, its dropout mask, and BERT's embedding LayerNorm output.
     layer_norm = 1 if shape.family == "bert" else 0
     embed = tokens * shape.stacks[0].d_model * ((1 + layer_norm) * b + (1 if shape.dropout > 0 else 0))
-    # Language-model loss: the logits, their shifted copy and the fp32 log-softmax.
-    head = tokens * shape.vocab_size * (2 * b + 4) if shape.output_layer >= shape.vocab_size else 0
+    if shape.output_layer < shape.vocab_size:
+        head = 0
+    elif shape.family == "gpt":
+        # bigmodel's GPT fuses the output layer with the loss (nn/losses.py): no logits are
+        # kept, only the hidden states' gradient (fp32) and one block of rows at a time of fp32
+        # log-probabilities (plus its copy in the compute dtype under autocast).
+        block = min(tokens, LOSS_BLOCK_ROWS)
+        head = tokens * shape.stacks[-1].d_model * 4 + block * shape.vocab_size * (4 + (b if b < 4 else 0))
+    else:
+        # The logits, their shifted copy and the fp32 log-softmax.
+        head = tokens * shape.vocab_size * (2 * b + 4)
     return total + embed + head, largest_layer
 
 

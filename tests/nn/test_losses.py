@@ -80,3 +80,10 @@ def test_gpt_training_loss_and_gradients_equal_the_logits_path() -> None:
         torch.testing.assert_close(g, e, atol=1e-6, rtol=1e-4)
     with torch.no_grad():
         assert model.eval()(ids, labels=labels).logits is not None
+
+
+def test_planner_knows_the_loss_block_size() -> None:
+    from bigmodel.nn.losses import DEFAULT_BLOCK_ROWS
+    from bigmodel.plan import LOSS_BLOCK_ROWS
+
+    assert LOSS_BLOCK_ROWS == DEFAULT_BLOCK_ROWS
