@@ -122,6 +122,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return grads[0], grads[1], grads[2], None, None, None, None
 
 
+# Left to eager under torch.compile: the blocked loop is already a few large kernels, and
+# tracing it made a compiled training step slower than an eager one.
+@torch.compiler.disable
 def linear_cross_entropy(
     hidden: Tensor,
     weight: Tensor,
