@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -109,7 +110,8 @@ def _build(root: Path) -> None:
     recipe = (Path(__file__).resolve().parents[2] / "configs/tiny-gpt-en.toml").read_text()
     recipe = recipe.replace('path = "runs/data/bible-gpt"', f'path = "{root / "data"}"')
     recipe = recipe.replace('out_dir = "runs/tiny-gpt-en"', f'out_dir = "{root / "run"}"')
-    recipe = recipe.replace("max_steps = 300", "max_steps = 2")
+    recipe = re.sub(r"(?m)^max_steps = \d+$", "max_steps = 2", recipe)
+    assert "max_steps = 2\n" in recipe
     recipe = recipe.replace("seq_len = 128", "seq_len = 8").replace("batch_size = 16", "batch_size = 2")
     (root / "ok.toml").write_text(recipe)
     (root / "no_data.toml").write_text(recipe.replace(str(root / "data"), str(root / "no_data")))
