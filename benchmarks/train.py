@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from bigmodel.models.gpt import GPT, GPTConfig  # noqa: E402
+from bigmodel.nn.losses import keep_eager_under_compile  # noqa: E402
 from bigmodel.train.optim import build_optimizer  # noqa: E402
 
 LAYERS, WIDTH, HEADS, VOCAB, CONTEXT, BATCH = 6, 384, 6, 50257, 256, 8
@@ -64,6 +65,8 @@ class Runner:
         self.model = model.train()
         self.optimizer = build_optimizer(model, lr=1e-4)
         self.dtype = dtype
+        if compile:
+            keep_eager_under_compile()  # what the Trainer does with train.compile = true
         self.forward = torch.compile(model) if compile else model
         self.params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
 

@@ -87,3 +87,19 @@ def test_planner_knows_the_loss_block_size() -> None:
     from bigmodel.plan import LOSS_BLOCK_ROWS
 
     assert LOSS_BLOCK_ROWS == DEFAULT_BLOCK_ROWS
+
+
+@pytest.mark.slow
+def test_compiled_training_step_keeps_the_fused_loss_eager_and_equal() -> None:
+    from bigmodel.nn import losses
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=97, max_seq_len=32, d_model=32, n_layers=2, n_heads=4, dropout=0.0,
+                          attn_dropout=0.0)).train()
+    ids = torch.randint(0, 97, (2, 16))
+    expected = model(ids, labels=ids).loss
+    losses.keep_eager_under_compile()
+    assert getattr(losses.linear_cross_entropy, "_bigmodel_eager", False)
+    got = torch.compile(model)(input_ids=ids, labels=ids).loss
+    got.backward()
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)

@@ -23,11 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn import Embeddings, KVCache, TransformerBlock, make_attention_bias
+from ..nn import Embeddings, KVCache, TransformerBlock, losses, make_attention_bias
 from ..nn.attention import scaled_dot_product_attention
 from ..nn.feedforward import activation
 from ..nn.inference_linear import inference_linear
-from ..nn.losses import linear_cross_entropy
 from .base import BigModel, ConfigBase, ModelOutput
 
 
@@ -354,7 +353,7 @@ class GPT(BigModel):
         fused = labels is not None and logits_to_keep == 0 and self.training and torch.is_grad_enabled()
         if fused and not return_logits:
             out.logits = None
-            out.loss = linear_cross_entropy(
+            out.loss = losses.linear_cross_entropy(
                 h[:, :-1].reshape(-1, h.shape[-1]), self.lm_head.weight, labels[:, 1:].reshape(-1)
             )
             return out

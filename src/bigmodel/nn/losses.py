@@ -122,9 +122,6 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return grads[0], grads[1], grads[2], None, None, None, None
 
 
-# Left to eager under torch.compile: the blocked loop is already a few large kernels, and
-# tracing it made a compiled training step slower than an eager one.
-@torch.compiler.disable
 def linear_cross_entropy(
     hidden: Tensor,
     weight: Tensor,
@@ -150,3 +147,19 @@ def linear_cross_entropy(
     )
     with torch.autocast(device_type, enabled=False):
         return _LinearCrossEntropy.apply(hidden, weight, bias, labels, ignore_index, block_rows, compute_dtype)
+
+
+def keep_eager_under_compile() -> None:
+    """Make ``torch.compile`` leave :func:`linear_cross_entropy` to eager execution.
+
+    The blocked loop is already a few large kernels, and tracing it made a compiled training
+    step slower than an eager one (1,431 vs 2,105 tok/s, bf16, benchmarks/train.py). The Trainer
+    calls this when ``train.compile`` is on; it is not done at import because wrapping needs
+    torch._dynamo, whose import costs ~2 s. Callers reach the function through this module
+    (``losses.linear_cross_entropy``), so the swap reaches them.
+    """
+    global linear_cross_entropy
+    if not getattr(linear_cross_entropy, "_bigmodel_eager", False):
+        eager = torch.compiler.disable(linear_cross_entropy)
+        eager._bigmodel_eager = True  # type: ignore[attr-defined]
+        linear_cross_entropy = eager

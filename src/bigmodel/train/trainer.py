@@ -190,6 +190,9 @@ class Trainer:
 
                 wrapped = DistributedDataParallel(model)
         if self.config.train.compile:
+            from ..nn.losses import keep_eager_under_compile
+
+            keep_eager_under_compile()
             wrapped = torch.compile(wrapped)
         return wrapped
 
