@@ -103,3 +103,11 @@ def test_compiled_training_step_keeps_the_fused_loss_eager_and_equal() -> None:
     got = torch.compile(model)(input_ids=ids, labels=ids).loss
     got.backward()
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_no_rows_gives_zero_loss_and_a_zero_weight_gradient() -> None:
+    hidden = torch.randn(0, 8, requires_grad=True)
+    weight = torch.randn(11, 8, requires_grad=True)
+    loss = linear_cross_entropy(hidden, weight, torch.zeros(0, dtype=torch.long))
+    loss.backward()
+    assert float(loss.detach()) == 0.0 and torch.equal(weight.grad, torch.zeros_like(weight))

@@ -47,16 +47,18 @@ class _LinearCrossEntropy(torch.autograd.Function):
         need_hidden_grad, need_weight_grad, need_bias_grad = ctx.needs_input_grad[:3]
         grad_hidden = torch.empty_like(hidden) if need_hidden_grad else None
         grad_weight = torch.empty_like(weight, dtype=torch.float32) if need_weight_grad else None
-        grad_bias = torch.zeros(weight.shape[0], dtype=torch.float32) if need_bias_grad and bias is not None else None
-        loss_sum = torch.zeros((), dtype=torch.float32)
+        grad_bias = (torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device)
+                     if need_bias_grad and bias is not None else None)
+        loss_sum = torch.zeros((), dtype=torch.float32, device=hidden.device)
         need_any_grad = grad_hidden is not None or grad_weight is not None or grad_bias is not None
         low_precision = compute_dtype != torch.float32
         # Two (r, V) work buffers reused by every block: fresh 100 MB tensors cost more in page
         # faults than the arithmetic done on them. Every elementwise step runs in place in fp32
         # (the mixed-dtype kernels are several times slower than a copy plus an fp32 kernel).
         block = min(rows, block_rows)
-        probs_buffer = torch.empty(block, weight.shape[0], dtype=torch.float32)
-        low_buffer = torch.empty(block, weight.shape[0], dtype=compute_dtype) if low_precision else None
+        probs_buffer = torch.empty(block, weight.shape[0], dtype=torch.float32, device=hidden.device)
+        low_buffer = (torch.empty(block, weight.shape[0], dtype=compute_dtype, device=hidden.device)
+                      if low_precision else None)
         grad_weight_block = torch.empty_like(weight_c) if low_precision and grad_weight is not None else None
         # fp32 copy of a low-precision block: adding bf16 into fp32 directly is a slow mixed kernel.
         grad_weight_block_fp32 = (
@@ -104,6 +106,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
                     else:
                         assert grad_weight_block_fp32 is not None
                         grad_weight += grad_weight_block_fp32.copy_(grad_weight_block)
+        if rows == 0 and grad_weight is not None:
+            grad_weight.zero_()  # no block ran to overwrite it
         ctx.save_for_backward(
             *(t if t is not None else torch.empty(0) for t in (grad_hidden, grad_weight, grad_bias))
         )
