@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,7 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loopback import ROOT, httpx_module, rss_kib, served  # noqa: E402
+
 PROMPTS = [
     "The history of the city begins in the",
     "Once upon a time, in a small village by the sea, there lived",
@@ -43,13 +43,6 @@ PROMPTS = [
     "The committee met to discuss the budget for",
     "She opened the door and saw",
 ]
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -130,13 +123,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
-    try:
-        import httpx2 as httpx
-    except ImportError:
-        import httpx
-
-    from bigmodel.serve.app import free_port
-
+    httpx = httpx_module()
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model
         if model is None:
@@ -147,24 +134,10 @@ def main() -> int:
             create("gpt2").save_pretrained(folder)
             load_tokenizer("gpt2").save_pretrained(folder)
             model = str(folder)
-        port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
         levels = [int(x) for x in args.levels.split(",")]
-        command = [sys.executable, "-m", "bigmodel", "serve", "--model", model, "--port", str(port),
-                   "--threads", str(args.threads), "--dtype", args.dtype, "--max-batch-size", str(max(levels)),
-                   "--max-concurrency", str(4 * max(levels))]
-        server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 300
-            while True:
-                try:
-                    names = httpx.get(url + "/health", timeout=2).json()["models"]
-                    break
-                except httpx.TransportError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        raise SystemExit("server did not start: " + (server.stderr.read() if server.stderr else "")) from None
-                    time.sleep(0.5)
+        serve_args = ["--model", model, "--threads", str(args.threads), "--dtype", args.dtype,
+                      "--max-batch-size", str(max(levels)), "--max-concurrency", str(4 * max(levels))]
+        with served(serve_args) as (url, server, names):
             name = names[0]
             with httpx.Client() as http:
                 one_request(http, url, name, PROMPTS[0], 8)  # warm-up
@@ -174,9 +147,6 @@ def main() -> int:
                 rows = [run_level(httpx, url, name, c, args.requests, args.max_tokens, server.pid) for c in levels]
                 rss_rounds.append(round(rss_kib(server.pid) / 1024, 1))
             metrics = httpx.get(url + "/metrics").text
-        finally:
-            server.terminate()
-            server.wait(30)
     base = rows[0]["tokens_per_s"]
     for row in rows:
         row["speedup"] = round(row["tokens_per_s"] / base, 2)

@@ -27,34 +27,19 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loopback import httpx_module, rss_kib, served  # noqa: E402
+
 PROMPTS = ["In the beginning", "And God said", "The LORD is my shepherd", "Blessed are the", "And it came to pass",
            "你好", "naïve café ☕", "\u200b\u202eodd marks\u202c", "x" * 40]
-
-
-def _httpx() -> Any:
-    try:
-        import httpx2 as httpx  # the name the httpx client is installed under here
-    except ImportError:
-        import httpx
-    return httpx
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 class Tally:
@@ -90,7 +75,7 @@ def _bad_request(rng: random.Random, model: str, context: int) -> tuple[str, Any
 
 def client(url: str, gpt: str, bert: str | None, embedder: str | None, context: int, seed: int, stop_at: float,
            tally: Tally) -> None:
-    httpx = _httpx()
+    httpx = httpx_module()
     rng = random.Random(seed)
     kinds = ["complete", "complete", "stream", "stream", "disconnect", "bad"]
     kinds += (["fill_mask"] if bert else []) + (["embed"] if embedder else [])
@@ -140,43 +125,17 @@ def client(url: str, gpt: str, bert: str | None, embedder: str | None, context: 
                 tally.add(kind, 0, f"transport error {type(exc).__name__}: {exc}")
 
 
-def wait_for_server(url: str, server: subprocess.Popen[str], deadline_s: float = 300) -> list[str]:
-    httpx = _httpx()
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            return httpx.get(url + "/health", timeout=2).json()["models"]
-        except httpx.TransportError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                err = server.stderr.read() if server.stderr else ""
-                raise SystemExit(f"server did not start: {err}") from None
-            time.sleep(0.3)
-
-
 def soak(seconds: float, clients: int, gpt: str, bert: str | None, embedder: str | None, threads: int,
          seed: int = 0, max_rss_growth: float = 0.05) -> dict[str, Any]:
     """Run the soak; returns the counts, the RSS figures and ``passed``."""
-    sys.path.insert(0, str(ROOT / "src"))
-    from bigmodel.serve.app import free_port
-
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "bigmodel", "serve", "--model", gpt, "--port", str(port),
-               "--threads", str(threads), "--max-concurrency", str(8 * clients)]
-    if bert:
-        command += ["--model", bert]
-    if embedder:
-        command += ["--embedding-model", embedder]
-    server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        models = wait_for_server(url, server)
-        gpt_name = next(m for m in models if Path(gpt).name in m or m in gpt)
-        def served(source: str | None) -> str | None:
+    serve_args = ["--model", gpt, "--threads", str(threads), "--max-concurrency", str(8 * clients)]
+    serve_args += (["--model", bert] if bert else []) + (["--embedding-model", embedder] if embedder else [])
+    httpx = httpx_module()
+    with served(serve_args) as (url, server, models):
+        def name_of(source: str | None) -> str | None:
             return next((m for m in models if source and (Path(source).name in m or m in source)), None)
 
-        bert_name, embedder_name = served(bert), served(embedder)
-        httpx = _httpx()
+        gpt_name, bert_name, embedder_name = name_of(gpt), name_of(bert), name_of(embedder)
         context = httpx.get(f"{url}/v1/models/{gpt_name}").json().get("context_length") or 1024
         tally = Tally()
         rss: list[tuple[float, int]] = []
@@ -193,12 +152,6 @@ def soak(seconds: float, clients: int, gpt: str, bert: str | None, embedder: str
         for w in workers:
             w.join()
         health = httpx.get(url + "/health", timeout=10).status_code
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
     fifth = seconds / 5
     after_warmup = [kib for t, kib in rss if fifth <= t < 2 * fifth] or [rss[0][1]]
     final = [kib for t, kib in rss if t >= seconds - fifth] or [rss[-1][1]]

@@ -490,16 +490,7 @@ class Trainer:
         self._check_same_model(folder, state)
         from ..nn.lora import ADAPTER_WEIGHTS, load_adapter, lora_layers
 
-        if (folder / ADAPTER_WEIGHTS).is_file() and lora_layers(self.model) and not self.fsdp:
-            # A LoRA run checkpoints its adapter (the frozen base is the pretrained model the
-            # config names): load it into the wrapped model rather than the merged copy.
-            load_adapter(self.model, folder)
-            saved = None
-        else:
-            saved = hub.load(folder).state_dict()
-        if saved is None:
-            self.optimizer.load_state_dict(opt_state["optimizer"])
-        elif self.fsdp:
+        if self.fsdp:
             from torch.distributed.checkpoint.state_dict import (
                 StateDictOptions,
                 set_model_state_dict,
@@ -507,10 +498,15 @@ class Trainer:
             )
 
             options = StateDictOptions(full_state_dict=True)
-            set_model_state_dict(self.model, saved, options=options)
+            set_model_state_dict(self.model, hub.load(folder).state_dict(), options=options)
             set_optimizer_state_dict(self.model, self.optimizer, opt_state["optimizer"], options=options)
         else:
-            self.model.load_state_dict(saved)
+            if (folder / ADAPTER_WEIGHTS).is_file() and lora_layers(self.model):
+                # A LoRA run checkpoints its adapter (the frozen base is the pretrained model
+                # the config names): load it into the wrapped model, not the merged copy.
+                load_adapter(self.model, folder)
+            else:
+                self.model.load_state_dict(hub.load(folder).state_dict())
             self.optimizer.load_state_dict(opt_state["optimizer"])
         self.model.train()
         self.scheduler.load_state_dict(opt_state["scheduler"])
