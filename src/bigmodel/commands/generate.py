@@ -1,4 +1,5 @@
-"""`bigmodel generate`: continue a prompt with a GPT (greedy, sampling or beam search)."""
+"""`bigmodel generate`: continue a prompt with a GPT, or write a seq2seq Transformer's output for it
+(greedy, sampling or beam search)."""
 
 from __future__ import annotations
 
@@ -22,12 +23,14 @@ def register(subparsers: Any) -> None:
     parser = add_parser(
         subparsers,
         "generate",
-        "continue a prompt with a GPT: greedy, sampling (top-k/top-p/min-p) or beam search",
+        "continue a prompt with a GPT, or transduce it with a seq2seq Transformer: greedy, "
+        "sampling (top-k/top-p/min-p) or beam search",
         '  bigmodel generate "Once upon a time" --model gpt2 --max-new-tokens 40\n'
         '  bigmodel generate "人工智能是一种" --model tiny-gpt-zh --top-p 0.9 --seed 1 --stream\n'
         '  bigmodel generate "The answer is" --num-beams 4 --length-penalty 1.2 --json\n'
         '  bigmodel generate "Q: hi\\nA:" --stop "\\n" --dtype bf16 --quantize int8\n'
-        "  echo 'a prompt' | bigmodel generate - --json\n",
+        "  echo 'a prompt' | bigmodel generate - --json\n"
+        '  bigmodel generate "23 MAR 1987" --model runs/seq2seq-dates --num-beams 4\n',
     )
     parser.add_argument("prompts", nargs="+", metavar="PROMPT", help="prompt text ('-' reads stdin)")
     parser.add_argument("--model", default="gpt2", help="preset, folder or HF id (default gpt2)")
@@ -112,8 +115,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json([{"prompt": prompts[i // per_prompt], **r.to_dict()} for i, r in enumerate(results)])
         return 0
+    echo = generation.continues_prompt(args.model)  # a seq2seq output is not a continuation
     for i, r in enumerate(results):
         if len(results) > 1:
             print(f"--- [{i}] {r.finish_reason}, {r.completion_tokens} tokens")
-        print(prompts[i // per_prompt] + r.text)
+        print((prompts[i // per_prompt] if echo else "") + r.text)
     return 0

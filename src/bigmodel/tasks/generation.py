@@ -20,6 +20,7 @@ import torch
 
 from ..errors import BigModelError
 from ..generate import DecodeLoop, TextDeltas, parse_options
+from ..generate.runners import is_encoder_decoder
 from ..generate.search import beam_search
 from ..generate.stop_text import StopText
 from ..models.base import BigModel
@@ -117,7 +118,15 @@ def _sampling_default(do_sample: bool | None, options: dict[str, Any]) -> bool:
     return any(options.get(k) is not None for k in ("temperature", "top_k", "top_p", "min_p"))
 
 
+def continues_prompt(model: str | Path | BigModel = DEFAULT_MODEL) -> bool:
+    """True for a decoder-only LM (its text continues the prompt); False for an encoder-decoder,
+    whose text is a new sequence written from the prompt (a translation, a summary)."""
+    return not is_encoder_decoder(get_model(model))
+
+
 def _encode(tokenizer: Any, prompts: list[str], model: BigModel) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Token ids (B, T) and mask: left-padded for a decoder-only LM (each row ends at column T),
+    right-padded for an encoder's source (its sinusoidal positions count from the first token)."""
     if not all(isinstance(p, str) for p in prompts):
         raise BigModelError("prompt must be a string or a list of strings")
     if not prompts:
@@ -131,10 +140,13 @@ def _encode(tokenizer: Any, prompts: list[str], model: BigModel) -> tuple[torch.
             row.append(start)  # an empty prompt starts from BOS (<|endoftext|> for GPT-2)
     width = max(len(r) for r in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (start or 0)
-    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=model.device)
+    right = is_encoder_decoder(model)
+    ids = torch.tensor([r + [pad] * (width - len(r)) if right else [pad] * (width - len(r)) + r for r in rows],
+                       device=model.device)
     if all(len(r) == width for r in rows):
         return ids, None
-    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=model.device)
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) if right else [0] * (width - len(r)) + [1] * len(r)
+                         for r in rows], device=model.device)
     return ids, mask
 
 
@@ -194,10 +206,12 @@ def generate_detailed(
         bad_words_ids=_bad_words_ids(tok, bad_words)), tok, stops)
     opts = parse_options(options, lm.config)
     prompt_lens = ([int(n) for n in mask.sum(1).tolist()] if mask is not None else [ids.shape[1]] * len(prompts))
+    # New tokens follow the prompt, or for an encoder-decoder the decoder's start token.
+    first_new = 1 if is_encoder_decoder(lm) else ids.shape[1]
     per_prompt = opts.num_return_sequences
     if opts.num_beams > 1:
         out = beam_search(lm, ids, mask, opts)
-        rows = out[:, ids.shape[1]:].tolist()
+        rows = out[:, first_new:].tolist()
         reasons = ["length"] * len(rows)
         eos = set(opts.eos_ids)
         for i, row in enumerate(rows):
@@ -210,7 +224,7 @@ def generate_detailed(
         loop = DecodeLoop(lm, ids, mask, opts)
         for _ in loop:
             pass
-        generated = loop.sequences[:, ids.shape[1]:].tolist()
+        generated = loop.sequences[:, first_new:].tolist()
         rows = [row[:n] for row, n in zip(generated, loop.new_tokens, strict=True)]
         reasons = [r or "length" for r in loop.finish_reasons]
     results = []
