@@ -49,7 +49,11 @@ def test_top_k_labels_with_probabilities(tiny_model: Path, tmp_path: Path) -> No
     everything = classify_image([path, _image("dark")], model=tiny_model, top_k=10)
     assert len(everything) == 2 and all(len(r) == 3 for r in everything)
     assert sum(r["score"] for r in everything[0]) == pytest.approx(1.0, abs=1e-5)
-    assert everything[0][:2] == ranked  # a path and a list holding it give the same answer
+    # a path and a list holding it give the same answer; oneDNN's kernels may round
+    # differently with the batch size, so scores agree to float tolerance, not bitwise
+    assert [r["label"] for r in everything[0][:2]] == [r["label"] for r in ranked]
+    for batched, alone in zip(everything[0][:2], ranked, strict=True):
+        assert batched["score"] == pytest.approx(alone["score"], rel=1e-4, abs=1e-6)
 
 
 def test_bad_inputs_are_named(tiny_model: Path, tmp_path: Path) -> None:
