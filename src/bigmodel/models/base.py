@@ -33,6 +33,8 @@ class ModelOutput:
     mlm_logits: Tensor | None = None
     nsp_logits: Tensor | None = None
     encoder_last_hidden_state: Tensor | None = None
+    start_logits: Tensor | None = None  # (B, T), extractive question answering
+    end_logits: Tensor | None = None
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)

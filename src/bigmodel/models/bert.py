@@ -296,3 +296,82 @@ class BertForSequenceClassification(_BertWithHeads):
         if labels is not None:
             out.loss = F.cross_entropy(out.logits.float(), labels.reshape(-1))
         return out
+
+
+class BertForQuestionAnswering(_BertWithHeads):
+    """BERT (no pooler) + a span head: two scores per token, where the answer starts and ends.
+
+        [s_i, e_i] = W_qa h_i + b_qa        W_qa: (2, d_model)
+        start_logits, end_logits: (B, T)
+
+    With ``start_positions`` / ``end_positions`` (B,), loss = (CE(s, start) + CE(e, end)) / 2,
+    a position outside the sequence clamped to T and ignored (as transformers does).
+    """
+
+    architecture = "BertForQuestionAnswering"
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooler=False)
+        self.qa_outputs = nn.Linear(config.d_model, 2)
+        self._finish_init()
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        start_positions: Tensor | None = None,
+        end_positions: Tensor | None = None,
+        *,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> ModelOutput:
+        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids,
+                           output_hidden_states, output_attentions)
+        logits = self.qa_outputs(out.last_hidden_state)  # (B, T, 2)
+        out.start_logits, out.end_logits = (x.squeeze(-1).contiguous() for x in logits.split(1, dim=-1))
+        if start_positions is not None and end_positions is not None:
+            ignored = out.start_logits.shape[1]
+            starts = start_positions.reshape(-1).clamp(0, ignored)
+            ends = end_positions.reshape(-1).clamp(0, ignored)
+            out.loss = (F.cross_entropy(out.start_logits.float(), starts, ignore_index=ignored)
+                        + F.cross_entropy(out.end_logits.float(), ends, ignore_index=ignored)) / 2
+        return out
+
+
+class BertForTokenClassification(_BertWithHeads):
+    """BERT (no pooler) + dropout + a linear classifier on every token; ``logits`` (B, T, num_labels).
+
+    With ``labels`` (B, T), loss = cross-entropy over the positions whose label is not -100
+    (the padding and, for word-level tags, every sub-token after a word's first).
+    """
+
+    architecture = "BertForTokenClassification"
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooler=False)
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.dropout
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.d_model, config.num_labels)
+        self._finish_init()
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        labels: Tensor | None = None,
+        *,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> ModelOutput:
+        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids,
+                           output_hidden_states, output_attentions)
+        out.logits = self.classifier(self.dropout(out.last_hidden_state))
+        if labels is not None:
+            out.loss = mlm_loss(out.logits, labels)
+        return out

@@ -232,7 +232,8 @@ def _bert_classes() -> dict[str, Callable[[], type[BigModel]]]:
 
     return {
         name: lazy(name)
-        for name in ("BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForSequenceClassification")
+        for name in ("BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForSequenceClassification",
+                     "BertForQuestionAnswering", "BertForTokenClassification")
     }
 
 
@@ -266,6 +267,7 @@ BERT_MAP = FamilyMap(
         ("cls.predictions.decoder", "mlm_head.decoder"),
         ("cls.seq_relationship", "nsp_head"),
         ("classifier", "classifier"),
+        ("qa_outputs", "qa_outputs"),
     ),
     architectures=_bert_classes(),
     config_to_hf=_bert_config_to_hf,
