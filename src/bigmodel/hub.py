@@ -215,13 +215,29 @@ def _family_maps() -> list[FamilyMap]:
     return list(FAMILY_MAPS.values())
 
 
-def save_model(model: BigModel, directory: str | Path) -> Path:
-    """config.json + model.safetensors that transformers loads as ``model.architecture``.
+def save_model(model: BigModel, directory: str | Path, *, tokenizer: Any = None,
+               preprocessor: Any = None) -> Path:
+    """config.json + model.safetensors that transformers loads as ``model.architecture``, and
+    the files that make the folder usable on its own (see companions.py): the tokenizer of a
+    language model, ``preprocessor_config.json`` of an image model, both found beside the
+    model's source unless given. A config transformers cannot express is warned about and
+    flagged (``"bigmodel_only": true`` in config.json, a README.md note).
 
     Each file is written to a temporary name in the folder and renamed into place, so an
     interrupted save leaves either the previous file or the new one, never half of one.
     """
+    import warnings
+
     from safetensors.torch import save_file
+
+    from .companions import (
+        bigmodel_only_note,
+        model_preprocessor,
+        model_tokenizer,
+        save_tokenizer,
+        transformers_limits,
+        write_readme,
+    )
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -230,8 +246,20 @@ def save_model(model: BigModel, directory: str | Path) -> Path:
     hf_config["architectures"] = [model.architecture]
     hf_config["torch_dtype"] = str(model.dtype).removeprefix("torch.")
     hf_config["bigmodel"] = {"family": model.family, "config": _jsonable(model.config.to_dict())}
+    limits = transformers_limits(model)
+    if limits:
+        hf_config["bigmodel_only"] = True
+        warnings.warn(f"{directory} loads in bigmodel only: {'; '.join(limits)}", stacklevel=3)
     state = to_hf_state_dict(model, family_map)
     atomic_write(directory / "model.safetensors", lambda p: save_file(state, p, metadata={"format": "pt"}))
+    found_tokenizer = model_tokenizer(model, tokenizer)
+    if found_tokenizer is not None:
+        save_tokenizer(found_tokenizer, model, directory)
+    found_preprocessor = model_preprocessor(model, preprocessor)
+    if found_preprocessor is not None:
+        found_preprocessor.save_pretrained(directory)
+    if limits:
+        write_readme(directory, bigmodel_only_note(model, limits))
     text = json.dumps(hf_config, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     atomic_write_text(directory / "config.json", text)
     return directory

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import BigModelError, did_you_mean
+from ..validation import check_model_config
 
 
 @dataclass
@@ -46,6 +47,21 @@ class ConfigBase:
 
     model_type: ClassVar[str] = ""
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Sizes and ranges are checked before a subclass's own __post_init__ divides by
+        # n_heads or derives d_ff: a zero or negative size is one BigModelError naming the key.
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__post_init__")
+        if own is None and hasattr(cls, "__post_init__"):
+            return  # the inherited one checks already
+
+        def __post_init__(self: Any) -> None:
+            check_model_config(self)
+            if own is not None:
+                own(self)
+
+        cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -133,11 +149,13 @@ class BigModel(nn.Module):
             total += p.numel()
         return total
 
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write config.json + model.safetensors in the Hugging Face layout (atomically)."""
+    def save_pretrained(self, directory: str | Path, *, tokenizer: Any = None,
+                        preprocessor: Any = None) -> Path:
+        """Write config.json + model.safetensors in the Hugging Face layout (atomically), with
+        the tokenizer / image preprocessor the model came with (or the ones given)."""
         from ..hub import save_model
 
-        return save_model(self, directory)
+        return save_model(self, directory, tokenizer=tokenizer, preprocessor=preprocessor)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, **kwargs: Any) -> BigModel:
