@@ -14,10 +14,12 @@ def register(subparsers: Any) -> None:
         "fill-mask",
         "predict the tokens behind each [MASK] with a BERT model",
         '  bigmodel fill-mask "The capital of France is [MASK]." --model bert-base-uncased\n'
-        '  bigmodel fill-mask "a [MASK] sat on the [MASK]." --model tiny-bert --top-k 3 --json\n',
+        '  bigmodel fill-mask "a [MASK] sat on the [MASK]." --model tiny-bert-en --top-k 3 --json\n',
     )
     parser.add_argument("texts", nargs="+", metavar="TEXT", help="text with one or more [MASK] tokens")
-    parser.add_argument("--model", default="bert-base-uncased", help="preset, folder or HF id")
+    parser.add_argument("--model", default="tiny-bert-en",
+                        help="preset, folder or HF id (default tiny-bert-en, shipped; --model "
+                             "bert-base-uncased for Google BERT from the Hugging Face hub)")
     parser.add_argument("--tokenizer", help="tokenizer name or folder (default: the model's)")
     parser.add_argument("--top-k", type=positive_int, default=5, help="predictions per mask (default 5)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")

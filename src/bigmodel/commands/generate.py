@@ -33,7 +33,9 @@ def register(subparsers: Any) -> None:
         '  bigmodel generate "23 MAR 1987" --model runs/seq2seq-dates --num-beams 4\n',
     )
     parser.add_argument("prompts", nargs="+", metavar="PROMPT", help="prompt text ('-' reads stdin)")
-    parser.add_argument("--model", default="gpt2", help="preset, folder or HF id (default gpt2)")
+    parser.add_argument("--model", default="tiny-gpt-en",
+                        help="preset, folder or HF id (default tiny-gpt-en, shipped; --model gpt2 for "
+                             "OpenAI GPT-2 from the Hugging Face hub)")
     parser.add_argument("--tokenizer", help="tokenizer name or folder (default: the model's)")
     parser.add_argument("--max-new-tokens", type=int, default=50, help="tokens to add (default 50)")
     mode = parser.add_mutually_exclusive_group()

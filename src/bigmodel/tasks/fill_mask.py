@@ -17,7 +17,7 @@ from ..errors import BigModelError
 from ..models.base import BigModel
 from .common import get_model, get_tokenizer
 
-DEFAULT_MODEL = "bert-base-uncased"
+DEFAULT_MODEL = "tiny-bert-en"  # shipped, so it works offline; "bert-base-uncased" is the hub one
 Prediction = dict[str, Any]
 
 

@@ -26,7 +26,7 @@ from ..generate.stop_text import StopText
 from ..models.base import BigModel
 from .common import get_model, get_tokenizer
 
-DEFAULT_MODEL = "gpt2"
+DEFAULT_MODEL = "tiny-gpt-en"  # shipped, so it works offline; "gpt2" is the hub one
 QUANTIZE = ("int8",)
 
 
