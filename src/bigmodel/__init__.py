@@ -27,6 +27,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "BertForPreTraining": ("bigmodel.models.bert", "BertForPreTraining"),
     "BertForMaskedLM": ("bigmodel.models.bert", "BertForMaskedLM"),
     "BertForSequenceClassification": ("bigmodel.models.bert", "BertForSequenceClassification"),
+    "BertForQuestionAnswering": ("bigmodel.models.bert", "BertForQuestionAnswering"),
+    "BertForTokenClassification": ("bigmodel.models.bert", "BertForTokenClassification"),
     "Transformer": ("bigmodel.models.transformer", "Transformer"),
     "TransformerConfig": ("bigmodel.models.transformer", "TransformerConfig"),
     "ResNetConfig": ("bigmodel.models.resnet", "ResNetConfig"),
@@ -38,6 +40,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "embed": ("bigmodel.tasks.embeddings", "embed"),
     "classify": ("bigmodel.tasks.text_classification", "classify"),
     "classify_image": ("bigmodel.tasks.image_classification", "classify_image"),
+    "answer": ("bigmodel.tasks.question_answering", "answer"),
+    "tag": ("bigmodel.tasks.token_classification", "tag"),
     # training, adapters
     "train": ("bigmodel.train.trainer", "train"),
     "Trainer": ("bigmodel.train.trainer", "Trainer"),
