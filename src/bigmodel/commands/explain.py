@@ -13,7 +13,7 @@ KINDS = ("attention", "attribution", "logit-lens")
 EXAMPLES = """\
   bigmodel explain "The cat sat on the mat." --model all-minilm-l6-v2 --kind attention --out attn.png
   bigmodel explain "The cat sat on the mat." --model all-minilm-l6-v2 --layer 2 --out heads.png
-  bigmodel explain "The cat sat" --model tiny-gpt --kind attention --layer 0 --head 1 --out head.png
+  bigmodel explain "The cat sat" --model tiny-gpt-en --kind attention --layer 0 --head 1 --out head.png
   bigmodel explain "great phone" --model runs/sentiment --kind attribution --out ig.html
   bigmodel explain "The capital of France is" --model gpt2 --kind attribution --target " Paris" --out ig.png
   bigmodel explain "The capital of France is" --model gpt2 --kind logit-lens --out lens.txt

@@ -16,7 +16,7 @@ def register(subparsers: Any) -> None:
         "serve",
         "serve models over an OpenAI-compatible HTTP API, with a playground page at /",
         "  bigmodel serve --model tiny-gpt-zh\n"
-        "  bigmodel serve --model gpt2 --model tiny-bert --embedding-model all-minilm-l6-v2 --port 8000\n"
+        "  bigmodel serve --model tiny-gpt-en --model tiny-bert-en --embedding-model all-minilm-l6-v2 --port 8000\n"
         "  bigmodel serve --model runs/my-gpt --classifier runs/sentiment-zh --max-batch-size 16\n"
         "  # then: OpenAI(base_url='http://127.0.0.1:8000/v1', api_key='-').completions.create(...)\n",
     )
