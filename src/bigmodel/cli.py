@@ -22,6 +22,8 @@ COMMAND_MODULES = [
     "embed",
     "classify",
     "classify_image",
+    "answer",
+    "tag",
     "evaluate",
     "generate",
     "fill_mask",
@@ -70,6 +72,15 @@ def main(argv: list[str] | None = None) -> int:
         # `bigmodel ... | head` closed the pipe: not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # A name the OS cannot look up, wherever a verb opens it: the user's mistake too.
+        from .paths import too_long_error
+
+        error = too_long_error(exc)
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
