@@ -15,3 +15,21 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_seq2seq(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a Path
+    """A seq2seq Transformer folder (dates -> ISO), trained for a second: its outputs are not
+    right yet but are non-empty and vary with the source."""
+    from bigmodel.train.trainer import train
+
+    out = tmp_path_factory.mktemp("models") / "tiny-seq2seq"
+    train({
+        "task": {"kind": "seq2seq", "dataset": "dates", "train_examples": 64, "eval_examples": 0},
+        "model": {"config": {"d_model": 32, "n_heads": 2, "n_encoder_layers": 1, "n_decoder_layers": 1,
+                             "d_ff": 64, "dropout": 0.0}},
+        "data": {"seq_len": 48},
+        "train": {"out_dir": str(out), "max_steps": 30, "batch_size": 16, "lr": 3e-3, "warmup_steps": 2,
+                  "eval_every": 0, "log_every": 10, "progress": False, "weight_decay": 0.0, "save_every": 0},
+    })
+    return out

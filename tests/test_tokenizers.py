@@ -351,7 +351,8 @@ def test_train_bpe(corpus: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "bpe"
     tok = train_tokenizer(corpus, "bpe", vocab_size=300, out_dir=out, show_progress=False)
     assert tok.kind == "bpe" and tok.vocab_size == 300
-    assert tok.eos_token == "<|endoftext|>" and tok.pad_token_id is None
+    assert tok.eos_token == tok.bos_token == "<|endoftext|>" and tok.pad_token == "<pad>"
+    assert (tok.eos_token_id, tok.pad_token_id) == (0, 1)
     assert len(tok.encode("the cat sat on the mat")) < len(b"the cat sat on the mat")
     for text in TEXTS + ["日本語のテキスト", "\x00\x7f控制"]:  # bytes never seen in training
         assert tok.decode(tok.encode(text)) == text
@@ -410,7 +411,7 @@ def test_train_errors(corpus: list[Path], tmp_path: Path) -> None:
         train_tokenizer([blank], "bpe", vocab_size=300, show_progress=False)
     with pytest.raises(BigModelError, match="vocab_size"):
         train_tokenizer(corpus, "bpe", vocab_size=0, show_progress=False)
-    with pytest.raises(BigModelError, match="at least 257"):
+    with pytest.raises(BigModelError, match="at least 258"):  # 256 bytes, <|endoftext|>, <pad>
         train_tokenizer(corpus, "bpe", vocab_size=200, show_progress=False)
     with pytest.raises(BigModelError, match="alphabet"):
         train_tokenizer(corpus, "wordpiece", vocab_size=20, show_progress=False)

@@ -61,6 +61,7 @@ PRESETS: dict[str, _Preset] = {
 }
 
 ENDOFTEXT = "<|endoftext|>"
+BPE_PAD = "<pad>"  # a trained BPE's padding: seq2seq batches need one distinct from BOS/EOS
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 ROLES = ("bos", "eos", "unk", "pad", "cls", "sep", "mask")
 # Used only for roles a folder's config does not mention, and only when the token exists.
@@ -775,9 +776,12 @@ def train_tokenizer(
     """Train a byte-level BPE (GPT-2 style) or a WordPiece (BERT style) tokenizer.
 
     BPE starts from all 256 bytes, so every text encodes and ``decode(encode(x)) == x``;
-    its special token is ``<|endoftext|>`` (bos, eos, unk). WordPiece has ``[PAD]``,
-    ``[UNK]``, ``[CLS]``, ``[SEP]``, ``[MASK]``, splits Chinese characters one per token, and lowercases (and strips
-    accents) when ``lowercase``. ``special_tokens`` are extra ones, added after those.
+    its special tokens are ``<|endoftext|>`` (bos, eos, unk) and ``<pad>`` (pad, as in BART;
+    GPT-2's own tokenizer has none, so padded seq2seq batches could not tell it from EOS).
+    WordPiece has ``[PAD]``, ``[UNK]``, ``[CLS]``, ``[SEP]``, ``[MASK]`` (a seq2seq run starts
+    its decoder with ``[CLS]`` and ends it with ``[SEP]``, transformers' BERT2BERT convention),
+    splits Chinese characters one per token, and lowercases (and strips accents) when ``lowercase``.
+    ``special_tokens`` are extra ones, added after those.
     ``vocab_size`` is an upper bound: a small corpus can give fewer entries. The tokenizer
     is saved to ``out_dir`` when given.
     """
@@ -793,7 +797,7 @@ def train_tokenizer(
         raise BigModelError("special_tokens must be a list of non-empty strings")
     paths = _check_corpus(files)
 
-    base = [ENDOFTEXT] if kind == "bpe" else list(BERT_SPECIALS)
+    base = [ENDOFTEXT, BPE_PAD] if kind == "bpe" else list(BERT_SPECIALS)
     extra = [t for t in dict.fromkeys(special_tokens or []) if t not in base]
     specials = base + extra
 
@@ -851,7 +855,7 @@ def train_tokenizer(
             "mask": "[MASK]",
         }
     else:
-        roles = {"bos": ENDOFTEXT, "eos": ENDOFTEXT, "unk": ENDOFTEXT}
+        roles = {"bos": ENDOFTEXT, "eos": ENDOFTEXT, "unk": ENDOFTEXT, "pad": BPE_PAD}
 
     tok = Tokenizer(
         backend,

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from ..errors import BigModelError
 from .collate import IGNORE_INDEX, Seq2SeqCollator
 
-__all__ = ["IGNORE_INDEX", "Seq2SeqCollator", "Seq2SeqDataset", "seq2seq_collator"]
+__all__ = ["IGNORE_INDEX", "Seq2SeqCollator", "Seq2SeqDataset", "seq2seq_collator", "seq2seq_special_ids"]
 
 
 class Seq2SeqDataset(Dataset):
@@ -48,12 +48,38 @@ class Seq2SeqDataset(Dataset):
         return self.source_ids[index], self.target_ids[index]
 
 
+# A BERT-style tokenizer has no BOS/EOS: its [CLS] starts the decoder and [SEP] ends it, as in
+# transformers' BERT2BERT recipe (decoder_start_token_id = cls, eos_token_id = sep).
+_FALLBACK = {"bos": "cls", "eos": "sep"}
+_HOW_TO_ADD = {
+    "pad": "a BPE from `bigmodel tokenizer train` carries <pad> (retrain it), or add a pad token "
+           "(transformers: tokenizer.add_special_tokens({'pad_token': '<pad>'}); save_pretrained)",
+    "bos": "add a bos_token (or a cls_token) to its tokenizer_config.json",
+    "eos": "add an eos_token (or a sep_token) to its tokenizer_config.json",
+}
+
+
+def seq2seq_special_ids(tokenizer: Any) -> dict[str, int]:
+    """The pad, BOS and EOS ids a seq2seq run needs ({"pad", "bos", "eos"}): the tokenizer's
+    own, else [CLS] / [SEP] for BOS / EOS; a missing one is an error saying how to add it.
+    PAD must differ from BOS and EOS: its embedding is held at zero and gets no gradient."""
+    ids: dict[str, int] = {}
+    for role in ("pad", "bos", "eos"):
+        value = getattr(tokenizer, f"{role}_token_id", None)
+        if value is None and role in _FALLBACK:
+            value = getattr(tokenizer, f"{_FALLBACK[role]}_token_id", None)
+        if value is None:
+            name = getattr(tokenizer, "name_or_path", "") or "this tokenizer"
+            raise BigModelError(f"a seq2seq tokenizer needs a {role} token; {name} has none: {_HOW_TO_ADD[role]}")
+        ids[role] = int(value)
+    if ids["pad"] in (ids["bos"], ids["eos"]):
+        raise BigModelError(f"a seq2seq tokenizer needs a pad token distinct from BOS/EOS (all are id {ids['pad']}): "
+                            + _HOW_TO_ADD["pad"])
+    return ids
+
+
 def seq2seq_collator(tokenizer: Any) -> Seq2SeqCollator:
-    """The teacher-forcing collator (``bigmodel.data.collate``) with ``tokenizer``'s pad, BOS
-    and EOS ids; a tokenizer without them is an error naming what is missing."""
-    ids = {role: getattr(tokenizer, f"{role}_token_id", None) for role in ("pad", "bos", "eos")}
-    missing = [role for role, value in ids.items() if value is None]
-    if missing:
-        name = getattr(tokenizer, "name_or_path", "") or "this tokenizer"
-        raise BigModelError(f"a seq2seq tokenizer needs {' and '.join(missing)} tokens; {name} has none")
+    """The teacher-forcing collator (``bigmodel.data.collate``) with the ids of
+    :func:`seq2seq_special_ids`."""
+    ids = seq2seq_special_ids(tokenizer)
     return Seq2SeqCollator(ids["pad"], ids["bos"], ids["eos"])

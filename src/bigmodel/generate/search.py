@@ -54,13 +54,16 @@ class StopStrings:
         return torch.tensor(self.hits(tails), dtype=torch.bool, device=generated.device)
 
 
-def _budget(opts: GenerationOptions, prompt_len: int, context: int | None) -> int:
+def _budget(opts: GenerationOptions, prompt_len: int, context: int | None, *, decoder_only: bool = True) -> int:
     if opts.max_new_tokens is not None:
         new = opts.max_new_tokens
     elif opts.max_length is not None:
         new = max(opts.max_length - prompt_len, 0)
     else:
         new = 20
+    if context is not None and prompt_len + new > context and not decoder_only:
+        raise BigModelError(f"max_new_tokens={new} exceeds the decoder's context of {context} tokens (its start "
+                            f"token included); at most {context - 1} new tokens fit")
     if context is not None and prompt_len + new > context:
         raise BigModelError(
             f"max_new_tokens={new} with a prompt of {prompt_len} tokens exceeds the model's context of "
@@ -95,7 +98,7 @@ def prepare(model: Any, input_ids: Tensor, attention_mask: Tensor | None, opts: 
     if is_encoder_decoder(model):
         if opts.decoder_start_token_id is None:
             raise BigModelError("this encoder-decoder has no decoder start token: pass decoder_start_token_id")
-        new = _budget(opts, 1, context)
+        new = _budget(opts, 1, context, decoder_only=False)
         runner: Runner = Seq2SeqRunner(model, input_ids, attention_mask, new, opts.decoder_start_token_id)
         sequences = runner.start.clone()
     else:

@@ -11,7 +11,8 @@
     GET  /                          the playground (static/index.html, no build step)
 
 Generation requests go through one :class:`~bigmodel.serve.batching.BatchEngine` per
-causal LM, so concurrent requests share forward passes; every other endpoint calls the same
+causal LM, so concurrent requests share forward passes (an encoder-decoder goes through
+:class:`~bigmodel.serve.seq2seq.Seq2SeqEngine`, one request at a time); every other endpoint calls the same
 task function as the CLI. Errors come back in OpenAI's shape,
 ``{"error": {"message", "type", "param", "code"}}``, with 400 for a bad request (the
 message names the field), 413 for a body over the limit, 503 + Retry-After when the
@@ -60,6 +61,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import BigModelError, did_you_mean
+from ..generate.runners import is_encoder_decoder
 from .batching import BatchEngine, Delta, Done, Event, QueueFull, SamplingParams
 from .metrics import Metrics
 from .schemas import (
@@ -71,6 +73,7 @@ from .schemas import (
     FillMaskRequest,
     first_error,
 )
+from .seq2seq import Seq2SeqEngine
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
@@ -129,9 +132,12 @@ def _capabilities(model: Any, role: str) -> list[str]:
         return [CLASSIFY, ATTENTION]
     if family == "gpt" and hasattr(model, "lm_head") and callable(getattr(model, "new_kv_cache", None)):
         return [GENERATE, ATTENTION]
+    if family == "transformer" and is_encoder_decoder(model):
+        return [GENERATE]
     if family == "bert" and hasattr(model, "mlm_head"):
         return [FILL_MASK, ATTENTION]
-    raise BigModelError(f"--model {getattr(model, 'name_or_path', '?')}: the server generates with a GPT and "
+    raise BigModelError(f"--model {getattr(model, 'name_or_path', '?')}: the server generates with a GPT or a "
+                        "seq2seq Transformer and "
                         f"fills masks with a BERT masked LM; this is {type(model).__name__} "
                         "(use --embedding-model or --classifier for other roles)")
 
@@ -177,8 +183,10 @@ def load_served(source: str, role: str, *, max_batch_size: int, max_concurrency:
     caps = _capabilities(model, role)
     served = ServedModel(model_id(source), source, model, tokenizer, caps)
     if GENERATE in caps:
-        served.engine = BatchEngine(model, tokenizer, max_batch_size=max_batch_size,
-                                    max_concurrency=max_concurrency, name=served.id)
+        # An encoder-decoder is served one request at a time (serve/seq2seq.py).
+        engine_class = Seq2SeqEngine if is_encoder_decoder(model) else BatchEngine
+        served.engine = engine_class(model, tokenizer, max_batch_size=max_batch_size,
+                                     max_concurrency=max_concurrency, name=served.id)
         served.chat_template = _chat_template(source)
     return served
 

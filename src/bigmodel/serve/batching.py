@@ -98,6 +98,7 @@ class Slot:
     def __init__(self, prompt_ids: list[int], params: SamplingParams, sink: Callable[[Event], None],
                  tokenizer: Any, eos_ids: list[int], index: int = 0) -> None:
         self.prompt_ids = list(prompt_ids)
+        self.history_ids = self.prompt_ids  # what the repetition penalty sees before the new tokens
         self.params = params
         self.sink = sink
         self.index = index
@@ -128,7 +129,7 @@ class Slot:
         """logits (V,) float32 -> the next token, by this slot's rules."""
         scores = logits[None, :]
         if self.processors:
-            history = torch.tensor([self.prompt_ids + self.tokens], dtype=torch.long)
+            history = torch.tensor([self.history_ids + self.tokens], dtype=torch.long)
             scores = apply_processors(self.processors, history, scores)
         if self.params.greedy:
             return int(scores.argmax(dim=-1))
@@ -259,6 +260,8 @@ class RunningBatch:
 class BatchEngine:
     """The decode loop of one causal LM, shared by all generation requests to it."""
 
+    running_batch_class: type = RunningBatch
+
     def __init__(self, model: Any, tokenizer: Any, *, max_batch_size: int = 8,
                  max_concurrency: int = 32, name: str = "model", autostart: bool = True) -> None:
         if max_batch_size < 1 or max_concurrency < 1:
@@ -274,7 +277,7 @@ class BatchEngine:
         self.eos_ids = [] if eos is None else ([eos] if isinstance(eos, int) else list(eos))
         self.waiting: collections.deque[Slot] = collections.deque()
         self.active: list[Slot] = []
-        self.batch = RunningBatch(model)
+        self.batch = self.running_batch_class(model)
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._stopping = False

@@ -110,11 +110,14 @@ class Seq2Seq(Objective):
                             "with BOS, EOS and PAD tokens")
 
     def model_defaults(self) -> dict[str, Any]:
+        from ..data.seq2seq import seq2seq_special_ids
+
         tok = self.tokenizer
         out: dict[str, Any] = {"max_seq_len": self.config.data.seq_len}
         if tok is not None:
-            out.update(vocab_size=len(tok), pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-                       eos_token_id=tok.eos_token_id)
+            ids = seq2seq_special_ids(tok)
+            out.update(vocab_size=len(tok), pad_token_id=ids["pad"], bos_token_id=ids["bos"],
+                       eos_token_id=ids["eos"])
         return out
 
     def build_datasets(self) -> tuple[Any, Any | None]:
