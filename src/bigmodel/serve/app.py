@@ -22,6 +22,13 @@ Sampling follows OpenAI's meaning: temperature (0 = greedy), top_p, seed (choice
 seed + i), stop (cut from the text); no top-k unless the request sets ``top_k`` (an extension,
 as is ``repetition_penalty``).
 
+``logprobs`` (completions: 0..5, with ``echo`` over the prompt too; ``max_tokens: 0`` with
+``echo`` scores the prompt only, as evaluation harnesses ask) and chat's ``logprobs`` /
+``top_logprobs`` come in OpenAI's shapes from the model's raw logits (logprobs.py); not with
+``stream``. ``tools``, ``functions`` and a ``response_format`` other than text are a 400.
+Token-id prompts (completions) and inputs (embeddings) are the model's own tokenizer's. Each
+request is one line on the ``bigmodel.serve.access`` logger (access_log.py).
+
 Chat without a template in the model folder uses this plain one (stop: "\\nUser:")::
 
     {system text}\\n\\n              (only when there is a system/developer message)
@@ -62,8 +69,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import BigModelError, did_you_mean
 from ..generate.runners import is_encoder_decoder
+from .access_log import AccessLog, note_usage
 from .batching import BatchEngine, Delta, Done, Event, QueueFull, SamplingParams
+from .logprobs import TokenNames, chat_choice, completion_choice, echo_text
 from .metrics import Metrics
+from .reply_start import ReplyStart
 from .schemas import (
     AttentionRequest,
     ChatCompletionRequest,
@@ -280,6 +290,14 @@ def _encode_prompt(served: ServedModel, prompt: str | list[int], add_special_tok
     return ids
 
 
+def _decode_input(served: ServedModel, ids: list[int]) -> str:
+    """Token ids of the model's own tokenizer as the text they stand for (embedded as text)."""
+    vocab = len(served.tokenizer)
+    if any(not 0 <= t < vocab for t in ids):
+        raise APIError(400, f"input: token ids must lie in 0..{vocab - 1}", "input")
+    return served.tokenizer.decode(ids, skip_special_tokens=True)
+
+
 def render_chat(served: ServedModel, messages: list[Any]) -> tuple[list[int], list[str]]:
     """Prompt ids for ``messages`` and the stop strings the template implies."""
     plain = [{"role": m.role, "content": m.text()} for m in messages]
@@ -392,6 +410,35 @@ def _params(req: Any, max_tokens: int, stops: list[str], choice: int) -> Samplin
                           top_k=req.top_k, repetition_penalty=req.repetition_penalty, seed=seed, stop=stops)
 
 
+def check_scoring(served: ServedModel, req: Any, prompts: list[list[int]]) -> None:
+    """400s for a completions request whose echo / logprobs / max_tokens=0 cannot be answered."""
+    if req.stream and req.logprobs is not None:
+        raise APIError(400, "logprobs: is not supported with stream: true; ask without streaming", "logprobs")
+    if req.max_tokens == 0 and not req.echo:
+        raise APIError(400, "max_tokens: must be >= 1 (0 only with echo: true, to score the prompt)",
+                       "max_tokens")
+    if req.stream and req.max_tokens == 0:
+        raise APIError(400, "max_tokens: 0 (score the prompt only) needs stream: false", "max_tokens")
+    if (req.echo or req.logprobs is not None) and is_encoder_decoder(served.model):
+        field_name = "logprobs" if req.logprobs is not None else "echo"
+        raise APIError(400, f"{field_name}: needs a decoder-only model; {served.id} is an encoder-decoder",
+                       field_name)
+    context = int(served.model.config.max_seq_len)
+    if req.max_tokens == 0 and any(len(ids) > context for ids in prompts):
+        longest = max(len(ids) for ids in prompts)
+        raise APIError(400, f"prompt: {longest} tokens exceed the model's context of {context} tokens", "prompt")
+
+
+def check_chat_logprobs(served: ServedModel, req: Any) -> None:
+    if req.top_logprobs and not req.logprobs:
+        raise APIError(400, "top_logprobs: needs logprobs: true", "top_logprobs")
+    if req.logprobs and req.stream:
+        raise APIError(400, "logprobs: is not supported with stream: true; ask without streaming", "logprobs")
+    if req.logprobs and is_encoder_decoder(served.model):
+        raise APIError(400, f"logprobs: needs a decoder-only model; {served.id} is an encoder-decoder",
+                       "logprobs")
+
+
 def start_job(served: ServedModel, prompts: list[list[int]], req: Any, max_tokens: int | None,
               field_name: str, stops: list[str], default_tokens: Callable[[int], int]) -> GenerationJob:
     engine = served.engine
@@ -489,6 +536,7 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
     app.state.registry = registry
     app.state.metrics = metrics
     app.add_middleware(metrics.middleware_class())
+    app.add_middleware(AccessLog)
 
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError) -> JSONResponse:
@@ -530,8 +578,10 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
         return registry.models[name].card()
 
     # -- generation ----------------------------------------------------------------------
-    async def collect(job: Any, request: Request, n_choices: int) -> tuple[list[str], list[str], int]:
-        """A non-streamed answer: each choice's text and finish reason, and the tokens made."""
+    async def collect(job: Any, request: Request, n_choices: int,
+                      token_ids: list[list[int]] | None = None) -> tuple[list[str], list[str], int]:
+        """A non-streamed answer: each choice's text and finish reason, and the tokens made
+        (each choice's token ids into ``token_ids`` when given)."""
         texts = [""] * n_choices
         reasons = ["length"] * n_choices
         completion = 0
@@ -543,22 +593,25 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
                     raise APIError(500, "generation failed; see the server log", type="server_error")
                 reasons[ev.index] = ev.finish_reason
                 completion += ev.completion_tokens
+                if token_ids is not None:
+                    token_ids[ev.index] = list(ev.token_ids)
         return texts, reasons, completion
 
     @app.post("/v1/completions")
     async def completions(request: Request) -> Response:
         req: CompletionRequest = await read_json(request, CompletionRequest, limit)
         m = registry.get(req.model, GENERATE)
-        if req.echo:
-            raise APIError(400, "echo: is not supported by this server", "echo")
-        prompts = [_encode_prompt(m, p) for p in req.prompts()]
-        job = start_job(m, prompts, req, req.max_tokens if req.max_tokens is not None else 16, "max_tokens",
-                        req.stop_list(), lambda n: 16)
+        raw_prompts = req.prompts()
+        prompts = [_encode_prompt(m, p) for p in raw_prompts]
+        check_scoring(m, req, prompts)
+        job = None if req.max_tokens == 0 else start_job(
+            m, prompts, req, req.max_tokens if req.max_tokens is not None else 16, "max_tokens",
+            req.stop_list(), lambda n: 16)
         rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
-        n_choices = len(job.slots)
+        n_choices = len(job.slots) if job is not None else len(prompts) * req.n
 
-        def choice(index: int, text: str, reason: str | None) -> dict[str, Any]:
-            return {"index": index, "text": text, "logprobs": None, "finish_reason": reason}
+        def choice(index: int, text: str, reason: str | None, logprobs: Any = None) -> dict[str, Any]:
+            return {"index": index, "text": text, "logprobs": logprobs, "finish_reason": reason}
 
         def envelope(choices: list[dict[str, Any]]) -> dict[str, Any]:
             return {"id": rid, "object": "text_completion", "created": created, "model": m.id, "choices": choices}
@@ -568,6 +621,9 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
 
             async def sse() -> AsyncIterator[bytes]:
                 completion = 0
+                for i in range(n_choices) if req.echo else ():
+                    shown = echo_text(m.tokenizer, raw_prompts[i // req.n], prompts[i // req.n])
+                    yield _sse(envelope([choice(i, shown, None)]))
                 async for ev in job_events(job):
                     if isinstance(ev, Delta):
                         yield _sse(envelope([choice(ev.index, ev.text, None)]))
@@ -577,21 +633,37 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
                             return
                         completion += ev.completion_tokens
                         yield _sse(envelope([choice(ev.index, "", ev.finish_reason)]))
+                note_usage(request, _usage(job.prompt_tokens, completion))
                 if include_usage:
                     yield _sse({**envelope([]), "usage": _usage(job.prompt_tokens, completion)})
                 yield _sse("[DONE]")
 
             return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-        texts, reasons, completion = await collect(job, request, n_choices)
-        body = envelope([choice(i, texts[i], reasons[i]) for i in range(n_choices)])
-        body["usage"] = _usage(job.prompt_tokens, completion)
+        generated: list[list[int]] = [[] for _ in range(n_choices)]
+        if job is None:
+            texts, reasons, completion = [""] * n_choices, ["length"] * n_choices, 0
+        else:
+            texts, reasons, completion = await collect(job, request, n_choices, generated)
+        logprobs: list[Any] = [None] * n_choices
+        if req.echo or req.logprobs is not None:
+            def score() -> list[tuple[str, Any]]:
+                names = TokenNames(m.tokenizer)
+                return [completion_choice(m.model, m.tokenizer, raw_prompts[i // req.n], prompts[i // req.n],
+                                          texts[i], generated[i], logprobs=req.logprobs, echo=req.echo,
+                                          names=names) for i in range(n_choices)]
+
+            texts, logprobs = (list(x) for x in zip(*await asyncio.to_thread(score), strict=True))
+        body = envelope([choice(i, texts[i], reasons[i], logprobs[i]) for i in range(n_choices)])
+        body["usage"] = _usage(sum(len(p) for p in prompts), completion)
+        note_usage(request, body["usage"])
         return JSONResponse(body)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:
         req: ChatCompletionRequest = await read_json(request, ChatCompletionRequest, limit)
         m = registry.get(req.model, GENERATE)
+        check_chat_logprobs(m, req)
         ids, template_stops = render_chat(m, req.messages)
         max_tokens, field_name = req.token_limit()
         context = m.engine.context if m.engine else 0
@@ -612,9 +684,13 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
                     first = {"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
                     yield _sse(envelope([first], True))
                 completion = 0
+                reply_start = ReplyStart()
                 async for ev in job_events(job):
                     if isinstance(ev, Delta):
-                        part = {"index": ev.index, "delta": {"content": ev.text}, "finish_reason": None}
+                        text = reply_start(ev.index, ev.text)
+                        if not text:
+                            continue
+                        part = {"index": ev.index, "delta": {"content": text}, "finish_reason": None}
                         yield _sse(envelope([part], True))
                     else:
                         if ev.finish_reason == "error":
@@ -623,17 +699,29 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
                         completion += ev.completion_tokens
                         yield _sse(envelope([{"index": ev.index, "delta": {}, "finish_reason": ev.finish_reason}],
                                             True))
+                note_usage(request, _usage(job.prompt_tokens, completion))
                 if include_usage:
                     yield _sse({**envelope([], True), "usage": _usage(job.prompt_tokens, completion)})
                 yield _sse("[DONE]")
 
             return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-        texts, reasons, completion = await collect(job, request, n_choices)
-        choices = [{"index": i, "message": {"role": "assistant", "content": texts[i]}, "logprobs": None,
-                    "finish_reason": reasons[i]} for i in range(n_choices)]
+        generated: list[list[int]] = [[] for _ in range(n_choices)]
+        texts, reasons, completion = await collect(job, request, n_choices, generated)
+        logprobs: list[Any] = [None] * n_choices
+        if req.logprobs:
+            def score() -> list[dict[str, Any]]:
+                names = TokenNames(m.tokenizer)
+                return [chat_choice(m.model, m.tokenizer, ids, texts[i], generated[i], req.top_logprobs or 0,
+                                    names) for i in range(n_choices)]
+
+            logprobs = await asyncio.to_thread(score)
+        reply_start = ReplyStart()
+        choices = [{"index": i, "message": {"role": "assistant", "content": reply_start(i, texts[i])},
+                    "logprobs": logprobs[i], "finish_reason": reasons[i]} for i in range(n_choices)]
         body = envelope(choices, False)
         body["usage"] = _usage(job.prompt_tokens, completion)
+        note_usage(request, body["usage"])
         return JSONResponse(body)
 
     # -- the other tasks (the same functions as the CLI; run in a worker thread) ---------
@@ -641,7 +729,7 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
     async def embeddings(request: Request) -> JSONResponse:
         req: EmbeddingRequest = await read_json(request, EmbeddingRequest, limit)
         m = registry.get(req.model, EMBED)
-        texts = [req.input] if isinstance(req.input, str) else list(req.input)
+        texts = [_decode_input(m, x) if isinstance(x, list) else x for x in req.inputs()]
 
         def work() -> tuple[torch.Tensor, int]:
             from ..tasks.embeddings import embed
@@ -737,7 +825,8 @@ class BackgroundServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.host, self.port = host, int(self.sock.getsockname()[1])
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2)
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
+                                access_log=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

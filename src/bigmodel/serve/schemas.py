@@ -22,6 +22,8 @@ from pydantic import (
 MAX_N = 8  # choices per request
 MAX_STOP = 4  # stop strings per request, as OpenAI
 MAX_INPUTS = 2048  # texts per embeddings request, as OpenAI
+MAX_LOGPROBS = 5  # completions' logprobs, as OpenAI
+MAX_TOP_LOGPROBS = 20  # chat's top_logprobs, as OpenAI
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
@@ -74,8 +76,9 @@ class _Sampling(_Request):
 
 class CompletionRequest(_Sampling):
     prompt: str | list[str] | list[int] | list[list[int]]
+    max_tokens: int | None = Field(default=None, ge=0)  # 0 with echo: score the prompt only
     echo: bool = False
-    logprobs: int | None = None
+    logprobs: int | None = Field(default=None, ge=0, le=MAX_LOGPROBS)
     suffix: str | None = None
     best_of: int | None = None
 
@@ -86,7 +89,7 @@ class CompletionRequest(_Sampling):
             raise ValueError("must hold at least one prompt")
         return value
 
-    @field_validator("logprobs", "suffix")
+    @field_validator("suffix")
     @classmethod
     def _unsupported(cls, value: Any) -> Any:
         if value is not None:
@@ -134,12 +137,34 @@ class ChatCompletionRequest(_Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(default=None, ge=1)
     logprobs: bool | None = None
+    top_logprobs: int | None = Field(default=None, ge=0, le=MAX_TOP_LOGPROBS)
+    # Named so that a request using them gets a 400 instead of an answer that ignored them.
+    tools: list[Any] | None = None
+    tool_choice: Any = None
+    functions: list[Any] | None = None
+    function_call: Any = None
+    response_format: dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
 
-    @field_validator("logprobs")
+    @field_validator("tools", "functions")
     @classmethod
-    def _no_logprobs(cls, value: bool | None) -> bool | None:
+    def _no_tools(cls, value: list[Any] | None) -> list[Any] | None:
         if value:
-            raise ValueError("is not supported by this server")
+            raise ValueError("tool and function calling is not supported by this server")
+        return value
+
+    @field_validator("tool_choice", "function_call")
+    @classmethod
+    def _no_tool_choice(cls, value: Any) -> Any:
+        if value not in (None, "none", "auto"):
+            raise ValueError("tool and function calling is not supported by this server")
+        return value
+
+    @field_validator("response_format")
+    @classmethod
+    def _text_only(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and value.get("type") != "text":
+            raise ValueError(f"only {{'type': 'text'}} is supported by this server, got {value.get('type')!r}")
         return value
 
     def token_limit(self) -> tuple[int | None, str]:
@@ -150,15 +175,15 @@ class ChatCompletionRequest(_Sampling):
 
 class EmbeddingRequest(_Request):
     model: NonEmpty
-    input: str | list[str]
+    input: str | list[str] | list[int] | list[list[int]]  # token ids: the model's own tokenizer's
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(default=None, ge=1)
     user: str | None = None
 
     @field_validator("input")
     @classmethod
-    def _inputs(cls, value: str | list[str]) -> str | list[str]:
-        items = [value] if isinstance(value, str) else value
+    def _inputs(cls, value: Any) -> Any:
+        items = [value] if isinstance(value, str) or (value and isinstance(value[0], int)) else value
         if not items:
             raise ValueError("must hold at least one text")
         if len(items) > MAX_INPUTS:
@@ -166,6 +191,15 @@ class EmbeddingRequest(_Request):
         if any(not t for t in items):
             raise ValueError("texts must not be empty")
         return value
+
+    def inputs(self) -> list[str | list[int]]:
+        """The inputs as texts or token id lists."""
+        value = self.input
+        if isinstance(value, str):
+            return [value]
+        if all(isinstance(x, int) for x in value):
+            return [list(value)]  # type: ignore[arg-type]
+        return list(value)  # type: ignore[arg-type]
 
 
 class FillMaskRequest(_Request):
