@@ -47,8 +47,7 @@ def register(preset: Preset) -> Preset:
 
 
 def _register_defaults() -> None:
-    from .models.bert import BERT_PRESETS
-    from .models.gpt import GPT_PRESETS
+    from .models.presets import BERT_PRESETS, GPT_PRESETS
 
     hub_ids = {
         "gpt2": "openai-community/gpt2",
@@ -72,7 +71,7 @@ def _register_defaults() -> None:
 
 
 def _register_resnets() -> None:
-    from .models.resnet import RESNET_PRESETS
+    from .models.presets import RESNET_PRESETS
 
     for name, cfg in RESNET_PRESETS.items():
         depth = name.removeprefix("resnet")

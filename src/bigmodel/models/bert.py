@@ -62,13 +62,6 @@ class BertConfig(ConfigBase):
             self.num_labels = len(self.id2label)
 
 
-BERT_PRESETS: dict[str, dict[str, int]] = {
-    "bert-base-uncased": dict(n_layers=12, d_model=768, n_heads=12, d_ff=3072),
-    "bert-large-uncased": dict(n_layers=24, d_model=1024, n_heads=16, d_ff=4096),
-    "all-minilm-l6-v2": dict(n_layers=6, d_model=384, n_heads=12, d_ff=1536),
-}
-
-
 def mlm_loss(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
     """L_MLM: cross-entropy at the selected positions; labels are -100 everywhere else."""
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=ignore_index)

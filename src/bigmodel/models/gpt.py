@@ -62,14 +62,6 @@ class GPTConfig(ConfigBase):
 
 STATIC_CACHE_BUCKET = 128  # cache lengths of the compiled static decode step: multiples of this
 
-GPT_PRESETS: dict[str, dict[str, int]] = {
-    "gpt2": dict(n_layers=12, d_model=768, n_heads=12),
-    "gpt2-medium": dict(n_layers=24, d_model=1024, n_heads=16),
-    "gpt2-large": dict(n_layers=36, d_model=1280, n_heads=20),
-    "gpt2-xl": dict(n_layers=48, d_model=1600, n_heads=25),
-}
-
-
 def causal_lm_loss(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
     """Mean of -log p(x_{i+1} | x_≤i): logits (B, T, V) at i are scored against labels at i+1.
 

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import BigModel, ConfigBase, ModelOutput
+from .presets import RESNET_PRESETS
 
 MAX_STAGES = 8  # the weight map (convert.py) names stages 0..MAX_STAGES-1
 
@@ -79,23 +80,6 @@ class ResNetConfig(ConfigBase):
         if self.id2label is not None:
             self.id2label = {int(k): str(v) for k, v in self.id2label.items()}
             self.num_labels = len(self.id2label)
-
-
-def _basic(depths: tuple[int, ...]) -> dict:
-    return dict(block="basic", hidden_sizes=(64, 128, 256, 512), depths=depths)
-
-
-def _bottleneck(depths: tuple[int, ...]) -> dict:
-    return dict(block="bottleneck", hidden_sizes=(256, 512, 1024, 2048), depths=depths)
-
-
-RESNET_PRESETS: dict[str, dict] = {
-    "resnet18": _basic((2, 2, 2, 2)),
-    "resnet34": _basic((3, 4, 6, 3)),
-    "resnet50": _bottleneck((3, 4, 6, 3)),
-    "resnet101": _bottleneck((3, 4, 23, 3)),
-    "resnet152": _bottleneck((3, 8, 36, 3)),
-}
 
 
 def make_conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> tuple[nn.Conv2d, nn.BatchNorm2d]:

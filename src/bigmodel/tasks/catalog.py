@@ -1,16 +1,72 @@
-"""What models there are: presets with their parameter counts."""
+"""What models there are: presets with their parameter counts.
+
+The counts follow from the configs by the planner's formulas (plan.py), never from built
+weights, and without importing torch, so `bigmodel models` answers at once. A shipped model's
+config is the ``bigmodel`` block of its config.json; a hub preset's is its preset dict over the
+family defaults below (the config classes' defaults; tests/tasks/test_catalog.py checks every
+count against a model built on the meta device).
+"""
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
 from typing import Any
 
-import torch
+from ..registry import PRESETS, Preset, local_weights_dir
 
-from ..registry import PRESETS
+# The config-class defaults the parameter formulas read (models/gpt.py, bert.py, resnet.py).
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gpt": dict(vocab_size=50257, max_seq_len=1024, d_model=768, n_layers=12, n_heads=12, d_ff=None,
+                bias=True, tie_embeddings=True, num_labels=2, dropout=0.1, attn_dropout=0.1),
+    "bert": dict(vocab_size=30522, max_seq_len=512, type_vocab_size=2, d_model=768, n_layers=12,
+                 n_heads=12, d_ff=3072, num_labels=2, dropout=0.1, attn_dropout=0.1),
+    "resnet": dict(num_channels=3, embedding_size=64, hidden_sizes=(256, 512, 1024, 2048),
+                   depths=(3, 4, 6, 3), block="bottleneck", stem="imagenet",
+                   downsample_in_first_stage=False, downsample_in_bottleneck=False, num_labels=1000),
+}
+
+
+def preset_config(preset: Preset) -> dict[str, Any] | None:
+    """The preset's full config as a dict, read from files only; None when it has no file
+    and its family has no defaults here."""
+    if preset.weights.startswith(("shipped:", "package:")) and not preset.config:
+        folder = local_weights_dir(preset)
+        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        ours = (saved.get("bigmodel") or {}).get("config")
+        if ours:
+            return FAMILY_DEFAULTS.get(preset.family, {}) | ours
+        return None
+    if preset.family not in FAMILY_DEFAULTS:
+        return None
+    return FAMILY_DEFAULTS[preset.family] | preset.config
+
+
+def _derived(family: str, config: dict[str, Any]) -> SimpleNamespace:
+    values = dict(config)
+    if family == "gpt" and values.get("d_ff") is None:
+        values["d_ff"] = 4 * values["d_model"]
+    if values.get("id2label"):
+        values["num_labels"] = len(values["id2label"])
+    return SimpleNamespace(**values)
 
 
 def count_parameters(name: str) -> int:
-    """Parameters of a preset, counted on the meta device (no memory, no weights needed)."""
+    """Parameters of a preset (a tied embedding counts once), from its config alone."""
+    from ..plan import _SHAPERS
+
+    preset = PRESETS[name]
+    config = preset_config(preset)
+    if config is None or preset.family not in _SHAPERS:
+        return _count_on_meta(name)
+    shape = _SHAPERS[preset.family](name, preset.architecture, _derived(preset.family, config))
+    return shape.backbone_params + shape.head_params
+
+
+def _count_on_meta(name: str) -> int:
+    """A family the formulas do not cover: build it on the meta device (no memory)."""
+    import torch
+
     from ..hub import create
 
     with torch.device("meta"):
