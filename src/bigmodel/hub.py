@@ -22,6 +22,8 @@ from torch import Tensor
 
 from .errors import BigModelError
 from .fileio import atomic_write, atomic_write_text
+from .generate.model_defaults import FILE_NAME as GENERATION_CONFIG_FILE
+from .generate.model_defaults import read_generation_config
 from .models.base import BigModel
 from .models.convert import (
     FamilyMap,
@@ -183,6 +185,7 @@ def load(
     from_hf_state_dict(model, state, family_map, source_architecture=source_architecture,
                        source=str(directory))
     model.name_or_path = str(name_or_path)
+    model.generation_config = read_generation_config(directory)
     torch_dtype = resolve_dtype(dtype)
     if torch_dtype is not None:
         model.to(torch_dtype)
@@ -260,6 +263,11 @@ def save_model(model: BigModel, directory: str | Path, *, tokenizer: Any = None,
         found_preprocessor.save_pretrained(directory)
     if limits:
         write_readme(directory, bigmodel_only_note(model, limits))
+    generation_config = getattr(model, "generation_config", None)
+    if generation_config is not None:
+        generation_config.save_pretrained(directory)
+    else:  # a file left from an earlier save would give this model decoding defaults it lacks
+        (directory / GENERATION_CONFIG_FILE).unlink(missing_ok=True)
     text = json.dumps(hf_config, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     atomic_write_text(directory / "config.json", text)
     return directory

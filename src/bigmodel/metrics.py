@@ -8,11 +8,16 @@ For class c, with TP/FP/FN counted over the examples:
 
 A ratio whose denominator is 0 is defined as 0 (scikit-learn's ``zero_division=0``).
 Perplexity of a language model is exp(mean negative log-likelihood per token).
+
+A generated text *loops* when one n-gram of its units occurs twice (``repeats_ngram``); the
+units (``text_units``) are lower-cased words, each CJK character one unit, punctuation left
+out, so that the measure means the same for English and Chinese and for any tokenizer.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -135,3 +140,26 @@ def perplexity(mean_nll: float) -> float:
         return math.exp(mean_nll)
     except OverflowError:
         return math.inf
+
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# One CJK character, or a run of other letters/digits (with inner apostrophes: "I'll").
+_UNIT = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+(?:'[^\\W_{_CJK}]+)*")
+
+
+def text_units(text: str) -> list[str]:
+    """Words (lower-cased) and single CJK characters of ``text``, punctuation dropped."""
+    return _UNIT.findall(text.lower())
+
+
+def repeats_ngram(units: Sequence[Any], n: int = 4) -> bool:
+    """True when some n consecutive units occur twice (overlapping occurrences count)."""
+    if n < 1:
+        raise BigModelError(f"n must be >= 1, got {n}")
+    seen: set[tuple[Any, ...]] = set()
+    for i in range(len(units) - n + 1):
+        gram = tuple(units[i:i + n])
+        if gram in seen:
+            return True
+        seen.add(gram)
+    return False

@@ -37,11 +37,14 @@ def register(subparsers: Any) -> None:
                         help="preset, folder or HF id (default tiny-gpt-en, shipped; --model gpt2 for "
                              "OpenAI GPT-2 from the Hugging Face hub)")
     parser.add_argument("--tokenizer", help="tokenizer name or folder (default: the model's)")
-    parser.add_argument("--max-new-tokens", type=int, default=50, help="tokens to add (default 50)")
+    parser.add_argument("--max-new-tokens", type=int,
+                        help="tokens to add (default: the model's generation_config.json, else 50)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--do-sample", dest="do_sample", action="store_true", default=None,
-                      help="sample (on by default when a sampling option is given)")
-    mode.add_argument("--greedy", dest="do_sample", action="store_false", help="always take the argmax")
+                      help="sample (on by default when a sampling option is given, or when the model's "
+                      "generation_config.json says so, as the shipped tiny GPTs' do)")
+    mode.add_argument("--greedy", dest="do_sample", action="store_false",
+                      help="always take the argmax (the model's sampling and penalty defaults left out)")
     parser.add_argument("--temperature", type=float, help="divide the logits by T (0 = greedy)")
     parser.add_argument("--top-k", type=int, help="sample from the k most likely tokens (0 = off)")
     parser.add_argument("--top-p", type=float, help="nucleus sampling: smallest set with mass >= p")

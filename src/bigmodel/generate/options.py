@@ -63,17 +63,52 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def parse_options(kwargs: dict[str, Any], model_config: Any = None) -> GenerationOptions:
+# The model's decoding recipe: left out as a whole when the caller picks the decoding
+# (greedy or beams), so that do_sample=False / --greedy is the plain argmax.
+RECIPE = ("do_sample", "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "no_repeat_ngram_size")
+
+
+def picks_own_decoding(given: dict[str, Any]) -> bool:
+    """True when the caller chose greedy (do_sample=False, temperature=0) or beam search."""
+    beams = given.get("num_beams", 1)
+    return (given.get("do_sample") is False or given.get("temperature") == 0
+            or (_is_int(beams) and beams > 1))
+
+
+def with_model_defaults(given: dict[str, Any], defaults: Any = None,
+                        fallbacks: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``given`` (what the caller set), then the model's generation_config for every other
+    option, then ``fallbacks`` (a face's own defaults, e.g. 50 new tokens).
+
+    ``defaults`` is a :class:`~bigmodel.generate.model_defaults.GenerationConfig` or a dict.
+    """
+    merged = dict(given)
+    if defaults is not None:
+        values = defaults.to_dict() if hasattr(defaults, "to_dict") else dict(defaults)
+        own = picks_own_decoding(given)
+        for name, value in values.items():
+            if name in OPTION_NAMES and name not in merged and value is not None and not (own and name in RECIPE):
+                merged[name] = value
+    for name, value in (fallbacks or {}).items():
+        merged.setdefault(name, value)
+    return merged
+
+
+def parse_options(kwargs: dict[str, Any], model_config: Any = None, *, defaults: Any = None,
+                  fallbacks: dict[str, Any] | None = None) -> GenerationOptions:
     """Options from keyword arguments; unknown names and bad values are BigModelErrors.
 
-    Defaults for EOS / pad / start tokens come from the model's config.
+    An option left out (or None) comes from ``defaults``, the model's generation_config
+    (see :func:`with_model_defaults`), else from ``fallbacks``. Defaults for EOS / pad /
+    start tokens then come from the model's config.
     """
     for name in kwargs:
         if name not in OPTION_NAMES:
             raise BigModelError(f"unknown generation option {name!r}{did_you_mean(name, OPTION_NAMES)}")
     given = {k: v for k, v in kwargs.items() if v is not None or k in ("eos_token_id",)}
+    given = with_model_defaults(given, defaults, fallbacks)
     opts = GenerationOptions(**given)
-    if "eos_token_id" not in kwargs and model_config is not None:
+    if "eos_token_id" not in given and model_config is not None:
         opts.eos_token_id = getattr(model_config, "eos_token_id", None)
     if opts.pad_token_id is None and model_config is not None:
         opts.pad_token_id = getattr(model_config, "pad_token_id", None)

@@ -135,7 +135,8 @@ class DecodeLoop:
 
     def __init__(self, model: Any, input_ids: Tensor, attention_mask: Tensor | None = None,
                  opts: GenerationOptions | None = None, **kwargs: Any) -> None:
-        self.opts = opts or parse_options(kwargs, getattr(model, "config", None))
+        self.opts = opts or parse_options(kwargs, getattr(model, "config", None),
+                                          defaults=getattr(model, "generation_config", None))
         if self.opts.num_beams > 1:
             raise BigModelError("DecodeLoop does greedy decoding and sampling; use beam_search for num_beams > 1")
         self.runner, prompt, self.max_new_tokens, self.processors = prepare(
@@ -333,8 +334,11 @@ def generate(model: Any, input_ids: Tensor, attention_mask: Tensor | None = None
     stop_strings (with tokenizer=), streamer (put/end, like transformers' TextStreamer),
     logits_processor (extra callables); and seed / generator for reproducible sampling.
     An encoder-decoder gets source ids and returns decoder ids that start with its start token.
+    An option not given comes from ``model.generation_config`` (its folder's
+    generation_config.json), as in transformers; do_sample=False or num_beams > 1 leaves the
+    model's sampling recipe (temperature, top-k/p, penalties) out.
     """
-    opts = parse_options(kwargs, getattr(model, "config", None))
+    opts = parse_options(kwargs, getattr(model, "config", None), defaults=getattr(model, "generation_config", None))
     if opts.num_beams > 1:
         return beam_search(model, input_ids, attention_mask, opts)
     loop = DecodeLoop(model, input_ids, attention_mask, opts)

@@ -20,7 +20,8 @@ generation queue is full.
 
 Sampling follows OpenAI's meaning: temperature (0 = greedy), top_p, seed (choice i of n uses
 seed + i), stop (cut from the text); no top-k unless the request sets ``top_k`` (an extension,
-as is ``repetition_penalty``).
+as is ``repetition_penalty``). A sampling field the request leaves out comes from the model's
+generation_config.json when it has one (the shipped tiny GPTs do); ``temperature: 0`` is greedy.
 
 ``logprobs`` (completions: 0..5, with ``echo`` over the prompt too; ``max_tokens: 0`` with
 ``echo`` scores the prompt only, as evaluation harnesses ask) and chat's ``logprobs`` /
@@ -68,6 +69,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import BigModelError, did_you_mean
+from ..generate.options import with_model_defaults
 from ..generate.runners import is_encoder_decoder
 from .access_log import AccessLog, note_usage
 from .batching import BatchEngine, Delta, Done, Event, QueueFull, SamplingParams
@@ -403,11 +405,19 @@ class GenerationJob:
             slot.cancel()
 
 
-def _params(req: Any, max_tokens: int, stops: list[str], choice: int) -> SamplingParams:
+def _params(req: Any, max_tokens: int, stops: list[str], choice: int, defaults: Any = None) -> SamplingParams:
+    """The slot's settings: the request's, then for every field it left out the model's
+    generation_config.json (``defaults``, the same rule as bm.generate), then OpenAI's."""
     seed = None if req.seed is None else req.seed + choice  # n choices must differ when sampling
-    temperature = 0.0 if req.top_p == 0 else req.temperature
-    return SamplingParams(max_new_tokens=max_tokens, temperature=temperature, top_p=req.top_p or 1.0,
-                          top_k=req.top_k, repetition_penalty=req.repetition_penalty, seed=seed, stop=stops)
+    given = {name: getattr(req, name) for name in ("temperature", "top_p", "top_k", "repetition_penalty")
+             if name in req.model_fields_set and getattr(req, name) is not None}
+    if given.get("top_p") == 0:
+        given["temperature"] = 0.0
+    chosen = with_model_defaults(given, defaults)
+    greedy = chosen.get("temperature") == 0 or ("temperature" not in given and chosen.get("do_sample") is False)
+    return SamplingParams(max_new_tokens=max_tokens, temperature=0.0 if greedy else chosen.get("temperature", 1.0),
+                          top_p=chosen.get("top_p") or 1.0, top_k=chosen.get("top_k", 0),
+                          repetition_penalty=chosen.get("repetition_penalty"), seed=seed, stop=stops)
 
 
 def check_scoring(served: ServedModel, req: Any, prompts: list[list[int]]) -> None:
@@ -455,7 +465,7 @@ def start_job(served: ServedModel, prompts: list[list[int]], req: Any, max_token
             param = field_name if str(exc).startswith(field_name) else "prompt"
             raise APIError(400, str(exc), param) from None
         for j in range(req.n):
-            requests.append((ids, _params(req, budget, stops, j)))
+            requests.append((ids, _params(req, budget, stops, j, getattr(served.model, "generation_config", None))))
     inbox = Inbox(asyncio.get_running_loop())
     try:
         slots = engine.submit(requests, inbox.put)

@@ -28,6 +28,8 @@ from .common import get_model, get_tokenizer
 
 DEFAULT_MODEL = "tiny-gpt-en"  # shipped, so it works offline; "gpt2" is the hub one
 QUANTIZE = ("int8",)
+# Used when neither the caller nor the model's generation_config.json sets them.
+FALLBACKS = {"max_new_tokens": 50}
 
 
 @dataclass
@@ -109,13 +111,14 @@ def _bad_words_ids(tokenizer: Any, words: list[str] | None) -> list[list[int]] |
     return ids
 
 
-def _sampling_default(do_sample: bool | None, options: dict[str, Any]) -> bool:
-    """Sample when asked, or when a sampling knob is set (temperature 0 means greedy)."""
+def _sampling_default(do_sample: bool | None, options: dict[str, Any]) -> bool | None:
+    """Sample when asked, or when a sampling knob is set (temperature 0 means greedy); None
+    leaves the choice to the model's generation_config (greedy when it has none)."""
     if do_sample is not None:
         return do_sample
     if options.get("temperature") == 0:
         return False
-    return any(options.get(k) is not None for k in ("temperature", "top_k", "top_p", "min_p"))
+    return True if any(options.get(k) is not None for k in ("temperature", "top_k", "top_p", "min_p")) else None
 
 
 def continues_prompt(model: str | Path | BigModel = DEFAULT_MODEL) -> bool:
@@ -152,7 +155,9 @@ def _encode(tokenizer: Any, prompts: list[str], model: BigModel) -> tuple[torch.
 
 def _engine_options(kwargs: dict[str, Any], tokenizer: Any, stops: list[str]) -> dict[str, Any]:
     options = {k: v for k, v in kwargs.items() if v is not None}
-    options["do_sample"] = _sampling_default(kwargs.get("do_sample"), kwargs)
+    sample = _sampling_default(kwargs.get("do_sample"), kwargs)
+    if sample is not None:
+        options["do_sample"] = sample
     if tokenizer.eos_token_id is not None and "eos_token_id" not in options:
         options["eos_token_id"] = tokenizer.eos_token_id
     if stops:
@@ -166,7 +171,7 @@ def generate_detailed(
     model: str | Path | BigModel = DEFAULT_MODEL,
     tokenizer: Any = None,
     *,
-    max_new_tokens: int = 50,
+    max_new_tokens: int | None = None,
     do_sample: bool | None = None,
     temperature: float | None = None,
     top_k: int | None = None,
@@ -192,6 +197,9 @@ def generate_detailed(
     Sampling is on when ``do_sample`` is True, or when it is None and a sampling knob
     (temperature, top_k, top_p, min_p) is given; ``temperature=0`` is greedy. ``bad_words``
     are never generated (each word is banned as written and with a leading space).
+    An option left out comes from the model's generation_config.json when it has one (the
+    shipped tiny GPTs sample with theirs), else max_new_tokens is 50 and decoding greedy;
+    ``do_sample=False`` is always the plain argmax.
     """
     lm = load_generator(model, dtype=dtype, quantize=quantize, compile=compile)
     tok = get_tokenizer(model if not isinstance(model, BigModel) else lm, tokenizer)
@@ -204,7 +212,7 @@ def generate_detailed(
         num_beams=num_beams, length_penalty=length_penalty, early_stopping=early_stopping,
         num_return_sequences=num_return_sequences, seed=seed, max_time=max_time,
         bad_words_ids=_bad_words_ids(tok, bad_words)), tok, stops)
-    opts = parse_options(options, lm.config)
+    opts = parse_options(options, lm.config, defaults=lm.generation_config, fallbacks=FALLBACKS)
     prompt_lens = ([int(n) for n in mask.sum(1).tolist()] if mask is not None else [ids.shape[1]] * len(prompts))
     # New tokens follow the prompt, or for an encoder-decoder the decoder's start token.
     first_new = 1 if is_encoder_decoder(lm) else ids.shape[1]
@@ -256,7 +264,7 @@ def generate(prompt: str | list[str], model: str | Path | BigModel = DEFAULT_MOD
 
 
 def stream(prompt: str, model: str | Path | BigModel = DEFAULT_MODEL, tokenizer: Any = None, *,
-           max_new_tokens: int = 50, stop: str | list[str] | None = None, dtype: str | None = None,
+           max_new_tokens: int | None = None, stop: str | list[str] | None = None, dtype: str | None = None,
            quantize: str | None = None, compile: bool = False, skip_special_tokens: bool = True,
            result: list[GenerationResult] | None = None, **kwargs: Any) -> Iterator[str]:
     """Text deltas of the continuation of one prompt, as they are generated.
@@ -274,7 +282,8 @@ def stream(prompt: str, model: str | Path | BigModel = DEFAULT_MODEL, tokenizer:
     ids, _ = _encode(tok, [prompt], lm)
     bad_words = _bad_words_ids(tok, kwargs.pop("bad_words", None))
     options = _engine_options(dict(max_new_tokens=max_new_tokens, bad_words_ids=bad_words, **kwargs), tok, stops)
-    loop = DecodeLoop(lm, ids, None, parse_options(options, lm.config))
+    loop = DecodeLoop(lm, ids, None, parse_options(options, lm.config, defaults=lm.generation_config,
+                                                   fallbacks=FALLBACKS))
     deltas = TextDeltas(tok, skip_special_tokens)
     cutter = StopText(stops)
     stopped = False
