@@ -6,12 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup browser demo test test-slow lint format bench soak docs docs-serve clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	# torch is pinned to the CPU build in pyproject.toml; install it first so no other
-	# requirement can pull a CUDA build.
-	$(BIN)/pip install --quiet "torch==2.13.0"
-	$(BIN)/pip install --quiet -e ".[dev]"
+	# constraints.txt pins this machine's CPU torch build (pyproject.toml keeps a range);
+	# install it first so no other requirement can pull a CUDA build. [dev] includes
+	# [serve] and [data] (the corpora and digits the recipes, the tour and the demo read).
+	$(BIN)/pip install --quiet -c constraints.txt torch
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
 	$(MAKE) --no-print-directory browser
 	touch $(STAMP)
 

