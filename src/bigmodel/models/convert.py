@@ -629,3 +629,45 @@ RESNET_MAP = FamilyMap(
     config_from_hf=_resnet_config_from_hf,
 )
 FAMILY_MAPS["resnet"] = RESNET_MAP
+
+
+# --------------------------------------------------------------------------- the detector
+# bigmodel's own CenterNet-style detector (models/detection.py) is no transformers class:
+# like the Transformer, it keeps its own names under model_type "bigmodel-detector".
+
+
+def _detector_config_to_hf(config: Any) -> dict[str, Any]:
+    out = {"model_type": "bigmodel-detector"} | {k: v for k, v in config.to_dict().items() if k != "extra"}
+    if config.id2label is not None:
+        out["id2label"] = {str(k): v for k, v in config.id2label.items()}
+        out["label2id"] = {v: int(k) for k, v in config.id2label.items()}
+    return out
+
+
+def _detector_config_from_hf(hf: dict[str, Any]) -> ConfigBase:
+    from .detection import DetectorConfig
+
+    names = DetectorConfig.field_names()
+    return DetectorConfig.from_dict({k: v for k, v in hf.items() if k in names})
+
+
+def _detector_classes() -> dict[str, Callable[[], type[BigModel]]]:
+    def get() -> type[BigModel]:
+        from .detection import ResNetDetector
+
+        return ResNetDetector
+
+    return {"BigModelDetector": get}
+
+
+DETECTOR_MAP = FamilyMap(
+    family="detection",
+    hf_model_type="bigmodel-detector",
+    body_prefix="",
+    body_rules=tuple((name, name) for name in ("backbone", "neck", "heatmap_head", "size_head", "offset_head")),
+    head_rules=(),
+    architectures=_detector_classes(),
+    config_to_hf=_detector_config_to_hf,
+    config_from_hf=_detector_config_from_hf,
+)
+FAMILY_MAPS["bigmodel-detector"] = DETECTOR_MAP

@@ -46,7 +46,11 @@ OBJECTIVES: dict[str, type[Objective]] = {}
 OBJECTIVE_MODULES: dict[str, str] = {
     "seq2seq": "bigmodel.train.seq2seq",
     "classification": "bigmodel.train.classification",
+    "mlm": "bigmodel.train.masked_lm",
     "image_classification": "bigmodel.train.image_classification",
+    "question_answering": "bigmodel.train.question_answering",
+    "token_classification": "bigmodel.train.token_classification",
+    "detection": "bigmodel.train.detection",
 }
 
 
@@ -128,13 +132,11 @@ class Objective:
         return int(ids.numel()) if ids is not None else len(next(iter(batch.values())))
 
     def flops_per_token(self, model: Any) -> float | None:
-        """Training FLOPs per token, 6N + 12·L·d·T (Kaplan et al.; PaLM appendix B)."""
-        cfg = getattr(model, "config", None)
-        layers, width = getattr(cfg, "n_layers", None), getattr(cfg, "d_model", None)
-        if layers is None or width is None:
-            return None
-        n = model.num_parameters() if hasattr(model, "num_parameters") else sum(p.numel() for p in model.parameters())
-        return 6.0 * n + 12.0 * layers * width * self.config.data.seq_len
+        """Training FLOPs per token: 3 × (2·N_mm + attention), N_mm the weights a token meets
+        in matrix multiplies (layers + output layer, no embedding lookups); see train/flops.py."""
+        from .flops import training_flops_per_token
+
+        return training_flops_per_token(model, self.config.data.seq_len)
 
     def summarize(self, metrics: dict[str, float]) -> dict[str, float]:
         """Derived evaluation figures (perplexity...) from averaged metrics."""
