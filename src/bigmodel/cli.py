@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "tag",
     "evaluate",
     "generate",
+    "chat",
     "fill_mask",
     "tokenizer",
     "prepare",
@@ -61,6 +62,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "device", None) is not None:
+            from .devices import set_default_device
+
+            set_default_device(args.device)  # models loaded by name go there (bigmodel/devices.py)
         return int(args.func(args) or 0)
     except BigModelError as exc:
         print(f"error: {exc}", file=sys.stderr)

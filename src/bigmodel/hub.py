@@ -190,7 +190,9 @@ def load(
     if torch_dtype is not None:
         model.to(torch_dtype)
     if device is not None:
-        model.to(device)
+        from .devices import to_device
+
+        to_device(model, device)  # "auto", or one clear error for a device this machine lacks
     return model.eval()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..devices import add_device_argument
 from ..errors import BigModelError
 from . import add_parser, positive_int, print_json
 
@@ -23,8 +24,8 @@ def register(subparsers: Any) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--context", help="the text that holds the answer")
     source.add_argument("--context-file", metavar="F", help="read the context from this UTF-8 file")
-    parser.add_argument("--model", required=True, help="question-answering model folder (from bigmodel train)")
-    parser.add_argument("--top-k", type=positive_int, default=1, help="show the k best spans (default 1)")
+    parser.add_argument("-m", "--model", required=True, help="question-answering model folder (from bigmodel train)")
+    parser.add_argument("-k", "--top-k", type=positive_int, default=1, help="show the k best spans (default 1)")
     parser.add_argument("--max-seq-len", type=positive_int, default=384,
                         help="tokens per window of question + context (default 384)")
     parser.add_argument("--doc-stride", type=int, default=128,
@@ -32,6 +33,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--max-answer-len", type=positive_int, default=15,
                         help="longest answer in tokens (default 15)")
     parser.add_argument("--json", action="store_true", help="print {answer, score, start, end} as JSON")
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 

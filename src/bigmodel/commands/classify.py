@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from ..devices import add_device_argument
 from ..errors import BigModelError
 from . import add_parser, positive_int, print_json
 
@@ -20,12 +21,13 @@ def register(subparsers: Any) -> None:
         '  bigmodel classify "great phone" --model runs/sentiment-zh/lora --top-k 1\n',
     )
     parser.add_argument("texts", nargs="*", help="texts to classify")
-    parser.add_argument("--model", required=True, help="classifier folder (from bigmodel train), or an adapter folder")
+    parser.add_argument("-m", "--model", required=True, help="classifier folder (from bigmodel train), or an adapter folder")
     parser.add_argument("--file", help="read one text per line from this file ('-' = stdin); empty lines are skipped")
-    parser.add_argument("--top-k", type=positive_int, help="show only the k most likely labels")
+    parser.add_argument("-k", "--top-k", type=positive_int, help="show only the k most likely labels")
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--max-length", type=positive_int, help="truncate texts to this many tokens")
     parser.add_argument("--json", action="store_true", help="print a JSON list of {text, label, score, probabilities}")
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..devices import add_device_argument
 from ..errors import BigModelError
 from . import add_parser, positive_int, print_json
 
@@ -22,8 +23,8 @@ def register(subparsers: Any) -> None:
         "  bigmodel classify-image --eval digits --model tiny-resnet-digits\n",
     )
     parser.add_argument("files", nargs="*", help="image files (any format Pillow reads)")
-    parser.add_argument("--model", required=True, help="image classifier: shipped name, folder or HF id")
-    parser.add_argument("--top-k", type=positive_int, default=5, help="labels per image (default 5)")
+    parser.add_argument("-m", "--model", required=True, help="image classifier: shipped name, folder or HF id")
+    parser.add_argument("-k", "--top-k", type=positive_int, default=5, help="labels per image (default 5)")
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--dtype", choices=["fp32", "bf16"], help="run the model in this precision")
     parser.add_argument("--eval", metavar="FOLDER",
@@ -32,6 +33,7 @@ def register(subparsers: Any) -> None:
                         help="--eval: an unreadable image is skipped with a warning, or stops the run")
     parser.add_argument("--plot", help="--eval: write the confusion matrix as a PNG here")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 

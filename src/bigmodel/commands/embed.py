@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from ..devices import add_device_argument
 from ..errors import BigModelError
 from . import add_parser, positive_int, print_json
 
@@ -20,11 +21,12 @@ def register(subparsers: Any) -> None:
         "  bigmodel embed --file sentences.txt --json > vectors.json\n",
     )
     parser.add_argument("texts", nargs="*", help="texts to embed")
-    parser.add_argument("--model", default="all-minilm-l6-v2", help="preset, folder or HF id")
+    parser.add_argument("-m", "--model", default="all-minilm-l6-v2", help="preset, folder or HF id")
     parser.add_argument("--file", help="read one text per line from this file ('-' = stdin)")
     parser.add_argument("--query", help="rank the texts by cosine similarity to this query")
     parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--json", action="store_true", help="print vectors (or the ranking) as JSON")
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 

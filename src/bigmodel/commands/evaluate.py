@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..devices import add_device_argument
 from . import add_parser, positive_int, print_json
 
 
@@ -18,7 +19,7 @@ def register(subparsers: Any) -> None:
         "  bigmodel eval --model runs/sentiment-zh/lora --data test.jsonl --label-column y --json\n"
         "  bigmodel eval --model tiny-gpt-zh --data held_out.txt --window 256 --stride 128\n",
     )
-    parser.add_argument("--model", required=True, help="classifier folder, or a GPT for perplexity")
+    parser.add_argument("-m", "--model", required=True, help="classifier folder, or a GPT for perplexity")
     parser.add_argument("--data", required=True, help="labelled file (.csv/.tsv/.jsonl) or, for a GPT, a text file")
     parser.add_argument("--text-column", default="text")
     parser.add_argument("--label-column", default="label")
@@ -30,6 +31,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--window", type=positive_int, help="perplexity: tokens per window (default: the context)")
     parser.add_argument("--stride", type=positive_int, help="perplexity: step between windows (default: window/2)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 

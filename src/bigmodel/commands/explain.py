@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..devices import add_device_argument
 from ..errors import BigModelError
 from . import add_parser, positive_int, print_json
 
@@ -32,9 +33,9 @@ def register(subparsers: Any) -> None:
                         "explain a model on one text: attention maps, integrated gradients, logit lens",
                         EXAMPLES)
     parser.add_argument("text", help="the text to explain")
-    parser.add_argument("--model", required=True, help="preset, model folder or HF id")
+    parser.add_argument("-m", "--model", required=True, help="preset, model folder or HF id")
     parser.add_argument("--kind", default="attention", choices=KINDS)
-    parser.add_argument("--out", required=True,
+    parser.add_argument("-o", "--out", required=True,
                         help="output file: .png or .json (attention), .png/.html/.json (attribution), "
                              ".txt/.png/.json (logit-lens)")
     parser.add_argument("--layer", type=int, default=None, help="attention: draw this layer's heads")
@@ -50,8 +51,9 @@ def register(subparsers: Any) -> None:
                              "(default: the model's prediction)")
     parser.add_argument("--steps", type=positive_int, default=64, help="attribution: integration steps")
     parser.add_argument("--baseline", default="zero", choices=["zero", "pad"], help="attribution baseline")
-    parser.add_argument("--top-k", type=positive_int, default=5, help="logit-lens: tokens per layer")
+    parser.add_argument("-k", "--top-k", type=positive_int, default=5, help="logit-lens: tokens per layer")
     parser.add_argument("--json", action="store_true", help="print the result as JSON too")
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 

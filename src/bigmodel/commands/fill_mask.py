@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..devices import add_device_argument
 from . import add_parser, positive_int, print_json
 
 
@@ -17,12 +18,13 @@ def register(subparsers: Any) -> None:
         '  bigmodel fill-mask "a [MASK] sat on the [MASK]." --model tiny-bert-en --top-k 3 --json\n',
     )
     parser.add_argument("texts", nargs="+", metavar="TEXT", help="text with one or more [MASK] tokens")
-    parser.add_argument("--model", default="tiny-bert-en",
+    parser.add_argument("-m", "--model", default="tiny-bert-en",
                         help="preset, folder or HF id (default tiny-bert-en, shipped; --model "
                              "bert-base-uncased for Google BERT from the Hugging Face hub)")
     parser.add_argument("--tokenizer", help="tokenizer name or folder (default: the model's)")
-    parser.add_argument("--top-k", type=positive_int, default=5, help="predictions per mask (default 5)")
+    parser.add_argument("-k", "--top-k", type=positive_int, default=5, help="predictions per mask (default 5)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 

@@ -8,6 +8,7 @@ import json
 import sys
 from typing import Any
 
+from ..devices import add_device_argument
 from ..errors import BigModelError
 from . import add_parser, positive_int, print_json
 
@@ -33,11 +34,11 @@ def register(subparsers: Any) -> None:
         '  bigmodel generate "23 MAR 1987" --model runs/seq2seq-dates --num-beams 4\n',
     )
     parser.add_argument("prompts", nargs="+", metavar="PROMPT", help="prompt text ('-' reads stdin)")
-    parser.add_argument("--model", default="tiny-gpt-en",
+    parser.add_argument("-m", "--model", default="tiny-gpt-en",
                         help="preset, folder or HF id (default tiny-gpt-en, shipped; --model gpt2 for "
                              "OpenAI GPT-2 from the Hugging Face hub)")
     parser.add_argument("--tokenizer", help="tokenizer name or folder (default: the model's)")
-    parser.add_argument("--max-new-tokens", type=int,
+    parser.add_argument("-n", "--max-new-tokens", type=int,
                         help="tokens to add (default: the model's generation_config.json, else 50)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--do-sample", dest="do_sample", action="store_true", default=None,
@@ -46,7 +47,7 @@ def register(subparsers: Any) -> None:
     mode.add_argument("--greedy", dest="do_sample", action="store_false",
                       help="always take the argmax (the model's sampling and penalty defaults left out)")
     parser.add_argument("--temperature", type=float, help="divide the logits by T (0 = greedy)")
-    parser.add_argument("--top-k", type=int, help="sample from the k most likely tokens (0 = off)")
+    parser.add_argument("-k", "--top-k", type=int, help="sample from the k most likely tokens (0 = off)")
     parser.add_argument("--top-p", type=float, help="nucleus sampling: smallest set with mass >= p")
     parser.add_argument("--min-p", type=float, help="drop tokens below min_p x the top probability")
     parser.add_argument("--repetition-penalty", type=float, help="CTRL penalty for seen tokens (>1)")
@@ -67,6 +68,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     parser.add_argument("--stream", action="store_true", help="print the text as it is generated")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from ..devices import add_device_argument
 from ..errors import BigModelError
 from . import add_parser, positive_int
 
@@ -20,7 +21,7 @@ def register(subparsers: Any) -> None:
         "  bigmodel serve --model runs/my-gpt --classifier runs/sentiment-zh --max-batch-size 16\n"
         "  # then: OpenAI(base_url='http://127.0.0.1:8000/v1', api_key='-').completions.create(...)\n",
     )
-    parser.add_argument("--model", action="append", default=[], metavar="M",
+    parser.add_argument("-m", "--model", action="append", default=[], metavar="M",
                         help="a GPT (completions, chat) or BERT masked LM (fill-mask); repeat for several")
     parser.add_argument("--embedding-model", action="append", default=[], metavar="E",
                         help="a sentence-embedding model for /v1/embeddings (e.g. all-minilm-l6-v2)")
@@ -37,6 +38,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--dtype", default=None, help="weights of the --model models: fp32, bf16 or fp16 "
                         "(bf16 decodes about twice as fast on CPUs with AVX-512 BF16)")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..devices import add_device_argument
 from ..errors import BigModelError
 from . import add_parser, print_json
 
@@ -18,10 +19,11 @@ def register(subparsers: Any) -> None:
         '  bigmodel tag "Abraham went from Egypt unto Bethel." --model runs/ner --aggregation none --json\n',
     )
     parser.add_argument("texts", nargs="+", help="texts to tag")
-    parser.add_argument("--model", required=True, help="token-classification model folder (from bigmodel train)")
+    parser.add_argument("-m", "--model", required=True, help="token-classification model folder (from bigmodel train)")
     parser.add_argument("--aggregation", choices=("simple", "none"), default="simple",
                         help="simple: group B-/I- tokens into entities (default); none: one line per token")
     parser.add_argument("--json", action="store_true", help="print the entities as JSON")
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 

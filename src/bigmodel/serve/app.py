@@ -71,6 +71,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import BigModelError, did_you_mean
 from ..generate.options import with_model_defaults
 from ..generate.runners import is_encoder_decoder
+from ..tasks.chat import TemplateFailed, TemplateRefused, read_chat_template, render_conversation
 from .access_log import AccessLog, note_usage
 from .batching import BatchEngine, Delta, Done, Event, QueueFull, SamplingParams
 from .logprobs import TokenNames, chat_choice, completion_choice, echo_text
@@ -156,26 +157,7 @@ def _capabilities(model: Any, role: str) -> list[str]:
 
 def _chat_template(source: str) -> str | None:
     """The Jinja chat template shipped in the model folder (tokenizer_config.json), if any."""
-    try:
-        from ..hub import resolve_model_dir
-
-        folder = resolve_model_dir(source)
-    except BigModelError:
-        return None
-    jinja = folder / "chat_template.jinja"
-    if jinja.is_file():
-        return jinja.read_text(encoding="utf-8")
-    config = folder / "tokenizer_config.json"
-    if not config.is_file():
-        return None
-    try:
-        template = json.loads(config.read_text(encoding="utf-8")).get("chat_template")
-    except (OSError, ValueError):
-        return None
-    if isinstance(template, list):  # [{"name": "default", "template": ...}, ...]
-        named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
-        template = named.get("default") or next(iter(named.values()), None)
-    return template if isinstance(template, str) else None
+    return read_chat_template(source)
 
 
 def load_served(source: str, role: str, *, max_batch_size: int, max_concurrency: int,
@@ -301,44 +283,15 @@ def _decode_input(served: ServedModel, ids: list[int]) -> str:
 
 
 def render_chat(served: ServedModel, messages: list[Any]) -> tuple[list[int], list[str]]:
-    """Prompt ids for ``messages`` and the stop strings the template implies."""
+    """Prompt ids for ``messages`` and the stop strings the template implies (tasks/chat.py)."""
     plain = [{"role": m.role, "content": m.text()} for m in messages]
-    tok = served.tokenizer
-    if served.chat_template:
-        try:
-            from jinja2 import TemplateError
-            from jinja2.sandbox import ImmutableSandboxedEnvironment
-        except ImportError:
-            raise APIError(500, "this model's chat template needs jinja2: pip install jinja2",
-                           type="server_error") from None
-
-        def raise_exception(message: str) -> None:
-            raise APIError(400, f"messages: {message}", "messages")
-
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
-        env.globals["raise_exception"] = raise_exception
-
-        def token(i: int | None) -> str:
-            return tok.id_to_token(i) if i is not None else ""
-
-        try:
-            text = env.from_string(served.chat_template).render(
-                messages=plain, add_generation_prompt=True,
-                bos_token=token(tok.bos_token_id), eos_token=token(tok.eos_token_id))
-        except TemplateError as exc:
-            raise APIError(500, f"the model's chat template failed: {exc}", type="server_error") from None
-        return _encode_prompt(served, text), []
-    lines = []
-    system = "\n".join(m["content"] for m in plain if m["role"] in ("system", "developer"))
-    if system:
-        lines.append(system + "\n\n")
-    for m in plain:
-        if m["role"] == "user":
-            lines.append(f"User: {m['content']}\n")
-        elif m["role"] in ("assistant", "tool"):
-            lines.append(f"Assistant: {m['content']}\n")
-    lines.append("Assistant:")
-    return _encode_prompt(served, "".join(lines)), [PLAIN_CHAT_STOP]
+    try:
+        text, stops = render_conversation(plain, served.tokenizer, served.chat_template)
+    except TemplateRefused as exc:
+        raise APIError(400, f"messages: {exc}", "messages") from None
+    except TemplateFailed as exc:
+        raise APIError(500, str(exc), type="server_error") from None
+    return _encode_prompt(served, text), stops
 
 
 class Inbox:

@@ -127,7 +127,7 @@ class Slot:
 
     def choose(self, logits: Tensor) -> int:
         """logits (V,) float32 -> the next token, by this slot's rules."""
-        scores = logits[None, :]
+        scores = logits[None, :].cpu()  # the slot's history and seeded generator live on the CPU
         if self.processors:
             history = torch.tensor([self.history_ids + self.tokens], dtype=torch.long)
             scores = apply_processors(self.processors, history, scores)
@@ -250,8 +250,8 @@ class RunningBatch:
         """(mask (N, L + 1), positions (N, 1)), or (None, None) when no row is padded."""
         if not any(self.pads):
             return None, None
-        pads = torch.tensor(self.pads, dtype=torch.long)
-        columns = torch.arange(self.length + 1)
+        pads = torch.tensor(self.pads, dtype=torch.long, device=self.model.device)
+        columns = torch.arange(self.length + 1, device=pads.device)
         mask = (columns[None, :] >= pads[:, None]).long()
         positions = (self.length - pads)[:, None]
         return mask, positions

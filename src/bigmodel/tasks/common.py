@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..devices import default_device, resolve_device, to_device
 from ..errors import BigModelError
 from ..models.base import BigModel
 from ..registry import get_preset
+
+if TYPE_CHECKING:
+    import torch
 
 
 def resolve_tokenizer_source(name_or_path: str | Path) -> str:
@@ -22,10 +26,10 @@ def resolve_tokenizer_source(name_or_path: str | Path) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_model(name: str, architecture: str | None, dtype: str | None) -> BigModel:
+def _cached_model(name: str, architecture: str | None, dtype: str | None, device: str) -> BigModel:
     from ..hub import load
 
-    return load(name, architecture=architecture, dtype=dtype)
+    return load(name, architecture=architecture, dtype=dtype, device=None if device == "cpu" else device)
 
 
 @functools.lru_cache(maxsize=8)
@@ -36,13 +40,15 @@ def _cached_tokenizer(name: str) -> Any:
 
 
 def get_model(model: str | Path | BigModel, *, architecture: str | None = None,
-              dtype: str | None = None) -> BigModel:
-    """A loaded model (kept in a small cache so repeated calls do not reload it)."""
+              dtype: str | None = None, device: str | torch.device | None = None) -> BigModel:
+    """A loaded model (kept in a small cache so repeated calls do not reload it), on ``device``
+    (see bigmodel.devices; None: a model passed in stays where it is, a name loads on the CPU)."""
     if isinstance(model, BigModel):
-        return model
+        return to_device(model, device)
     if not isinstance(model, (str, Path)):
         raise BigModelError(f"model must be a name, a folder or a bigmodel model, got {type(model).__name__}")
-    return _cached_model(str(model), architecture, dtype)
+    target = resolve_device(device if device is not None else default_device())
+    return _cached_model(str(model), architecture, dtype, str(target) if target is not None else "cpu")
 
 
 def get_tokenizer(model: str | Path | BigModel, tokenizer: Any = None) -> Any:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -63,19 +64,34 @@ def embed(
     max_length: int | None = None,
     dtype: str | None = None,
     progress: bool = False,
-) -> Tensor:
+    device: str | torch.device | None = None,
+    normalize_embeddings: bool | None = None,
+    show_progress_bar: bool | None = None,
+    convert_to_numpy: bool | None = None,
+    convert_to_tensor: bool | None = None,
+) -> Tensor | np.ndarray:
     """Embed one text -> (d,) or a list -> (N, d) float32, L2-normalized by default.
 
     Texts are sorted by length before batching so that each batch pads little; the result
-    comes back in the input order.
+    comes back in the input order, as a CPU tensor.
+
+    sentence-transformers' ``encode`` keywords work too: ``normalize_embeddings`` (the same
+    as ``normalize``), ``show_progress_bar`` (``progress``), ``device`` (cpu, cuda, mps,
+    auto; see bigmodel.devices), ``batch_size``, and ``convert_to_numpy=True`` for a numpy
+    array (``convert_to_tensor=True`` wins, as there). Unlike ``encode`` the default output
+    stays a tensor; the default normalization is the same as ``encode`` gives for
+    all-MiniLM-L6-v2, whose pipeline ends in a Normalize module.
     """
+    normalize = _same_switch(normalize, normalize_embeddings, "normalize", "normalize_embeddings", True)
+    progress = _same_switch(progress, show_progress_bar, "progress", "show_progress_bar", False)
+    as_numpy = bool(convert_to_numpy) and not convert_to_tensor
     single = isinstance(texts, str)
     items = [texts] if single else texts
     if not isinstance(items, (list, tuple)) or not all(isinstance(t, str) for t in items):
         raise BigModelError("texts must be a string or a list of strings")
     if batch_size < 1:
         raise BigModelError(f"batch_size must be >= 1, got {batch_size}")
-    network = get_model(model, dtype=dtype)
+    network = get_model(model, dtype=dtype, device=device)
     tok = get_tokenizer(model if not isinstance(model, BigModel) else network, tokenizer)
     encoder = _encoder(network)
     limit = max_length or _max_length(network)
@@ -90,6 +106,7 @@ def embed(
         for start in batches:
             index = order[start : start + batch_size]
             enc = tok([items[i] for i in index], padding=True, truncation=True, max_length=limit)
+            enc = {k: v.to(network.device) for k, v in enc.items()}
             kwargs = {"attention_mask": enc["attention_mask"]}
             if "token_type_ids" in enc and encoder.family == "bert":
                 kwargs["token_type_ids"] = enc["token_type_ids"]
@@ -97,8 +114,18 @@ def embed(
             vectors = mean_pool(hidden.float(), enc["attention_mask"])
             if normalize:
                 vectors = torch.nn.functional.normalize(vectors, p=2, dim=-1)
-            out[index] = vectors
-    return out[0] if single else out
+            out[index] = vectors.cpu()
+    result = out[0] if single else out
+    return result.numpy() if as_numpy else result
+
+
+def _same_switch(ours: bool, theirs: bool | None, our_name: str, their_name: str, default: bool) -> bool:
+    """A flag given under our name or sentence-transformers' (not both, differently)."""
+    if theirs is None:
+        return ours
+    if ours != default and ours != theirs:
+        raise BigModelError(f"{our_name}={ours} and {their_name}={theirs} disagree; give one of them")
+    return bool(theirs)
 
 
 def similarity(a: Tensor, b: Tensor) -> Tensor:

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from ..devices import to_device
 from ..errors import BigModelError
 from ..models.base import BigModel
 from .common import get_model, get_tokenizer
@@ -37,15 +38,17 @@ def fill_mask(
     tokenizer: Any = None,
     *,
     top_k: int = 5,
+    device: str | torch.device | None = None,
 ) -> list[Prediction] | list[list[Prediction]] | list[Any]:
     """Top-k fillers for each mask token in ``text``.
 
     One text with one mask: a list of k predictions, best first. One text with several
-    masks: one such list per mask. A list of texts: one of the above per text.
+    masks: one such list per mask. A list of texts: one of the above per text. ``device``:
+    cpu, cuda, mps or auto (see bigmodel.devices).
     """
     if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
         raise BigModelError(f"top_k must be a positive integer, got {top_k!r}")
-    lm = _masked_lm(model)
+    lm = to_device(_masked_lm(model), device)
     tok = get_tokenizer(model if not isinstance(model, BigModel) else lm, tokenizer)
     if tok.mask_token_id is None:
         raise BigModelError("this tokenizer has no mask token; fill-mask needs a BERT-style tokenizer")

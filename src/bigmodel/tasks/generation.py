@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..devices import to_device
 from ..errors import BigModelError
 from ..generate import DecodeLoop, TextDeltas, parse_options
 from ..generate.runners import is_encoder_decoder
@@ -121,6 +122,19 @@ def _sampling_default(do_sample: bool | None, options: dict[str, Any]) -> bool |
     return True if any(options.get(k) is not None for k in ("temperature", "top_k", "top_p", "min_p")) else None
 
 
+def _new_token_budget(max_new_tokens: int | None, max_length: int | None, prompt_width: int,
+                      model: BigModel) -> int | None:
+    """transformers' rule: max_new_tokens wins; else max_length counts the (padded) prompt too,
+    or for an encoder-decoder the decoder's start token."""
+    if max_length is None or max_new_tokens is not None:
+        return max_new_tokens
+    used = 1 if is_encoder_decoder(model) else prompt_width
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= used:
+        raise BigModelError(f"max_length={max_length!r} leaves no room for new tokens after the prompt's {used}; "
+                            f"give max_length > {used}, or max_new_tokens")
+    return max_length - used
+
+
 def continues_prompt(model: str | Path | BigModel = DEFAULT_MODEL) -> bool:
     """True for a decoder-only LM (its text continues the prompt); False for an encoder-decoder,
     whose text is a new sequence written from the prompt (a translation, a summary)."""
@@ -191,6 +205,8 @@ def generate_detailed(
     quantize: str | None = None,
     compile: bool = False,
     skip_special_tokens: bool = True,
+    max_length: int | None = None,
+    device: str | torch.device | None = None,
 ) -> list[GenerationResult]:
     """Continuations of each prompt (num_return_sequences per prompt, in order), with counts.
 
@@ -201,11 +217,12 @@ def generate_detailed(
     shipped tiny GPTs sample with theirs), else max_new_tokens is 50 and decoding greedy;
     ``do_sample=False`` is always the plain argmax.
     """
-    lm = load_generator(model, dtype=dtype, quantize=quantize, compile=compile)
+    lm = to_device(load_generator(model, dtype=dtype, quantize=quantize, compile=compile), device)
     tok = get_tokenizer(model if not isinstance(model, BigModel) else lm, tokenizer)
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     stops = _stops(stop)
     ids, mask = _encode(tok, prompts, lm)
+    max_new_tokens = _new_token_budget(max_new_tokens, max_length, ids.shape[1], lm)
     options = _engine_options(dict(
         max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p,
         min_p=min_p, repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
@@ -250,14 +267,23 @@ def generate_detailed(
 
 
 def generate(prompt: str | list[str], model: str | Path | BigModel = DEFAULT_MODEL, tokenizer: Any = None,
-             **kwargs: Any) -> str | list[str]:
+             *, return_full_text: bool = False, **kwargs: Any) -> str | list[str]:
     """The continuation of ``prompt`` (a string), or one per prompt for a list.
 
     With num_return_sequences > 1 a single prompt gives a list of that many strings.
-    Keywords: see :func:`generate_detailed`.
+    Keywords: see :func:`generate_detailed`. As in transformers, ``return_full_text=True``
+    puts the prompt before each continuation and ``max_length`` counts the prompt's tokens
+    too (``max_new_tokens`` wins when both are given); ``device`` is cpu, cuda, mps or auto.
     """
     results = generate_detailed(prompt, model, tokenizer, **kwargs)
     texts = [r.text for r in results]
+    if return_full_text:
+        if not continues_prompt(model):
+            raise BigModelError("return_full_text: an encoder-decoder writes a new text, not a continuation "
+                                "of the prompt; leave it False")
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        per_prompt = len(texts) // len(prompts)
+        texts = [prompts[i // per_prompt] + text for i, text in enumerate(texts)]
     if isinstance(prompt, str) and len(texts) == 1:
         return texts[0]
     return texts
@@ -266,7 +292,8 @@ def generate(prompt: str | list[str], model: str | Path | BigModel = DEFAULT_MOD
 def stream(prompt: str, model: str | Path | BigModel = DEFAULT_MODEL, tokenizer: Any = None, *,
            max_new_tokens: int | None = None, stop: str | list[str] | None = None, dtype: str | None = None,
            quantize: str | None = None, compile: bool = False, skip_special_tokens: bool = True,
-           result: list[GenerationResult] | None = None, **kwargs: Any) -> Iterator[str]:
+           result: list[GenerationResult] | None = None, max_length: int | None = None,
+           device: str | torch.device | None = None, **kwargs: Any) -> Iterator[str]:
     """Text deltas of the continuation of one prompt, as they are generated.
 
     The deltas concatenate to ``generate(prompt, ...)`` with the same options. Pass a list
@@ -276,10 +303,11 @@ def stream(prompt: str, model: str | Path | BigModel = DEFAULT_MODEL, tokenizer:
         raise BigModelError("stream takes one prompt (a string)")
     if kwargs.get("num_beams", 1) != 1 or kwargs.get("num_return_sequences", 1) != 1:
         raise BigModelError("stream gives one continuation: num_beams and num_return_sequences must be 1")
-    lm = load_generator(model, dtype=dtype, quantize=quantize, compile=compile)
+    lm = to_device(load_generator(model, dtype=dtype, quantize=quantize, compile=compile), device)
     tok = get_tokenizer(model if not isinstance(model, BigModel) else lm, tokenizer)
     stops = _stops(stop)
     ids, _ = _encode(tok, [prompt], lm)
+    max_new_tokens = _new_token_budget(max_new_tokens, max_length, ids.shape[1], lm)
     bad_words = _bad_words_ids(tok, kwargs.pop("bad_words", None))
     options = _engine_options(dict(max_new_tokens=max_new_tokens, bad_words_ids=bad_words, **kwargs), tok, stops)
     loop = DecodeLoop(lm, ids, None, parse_options(options, lm.config, defaults=lm.generation_config,

@@ -26,6 +26,7 @@ from ..data.images import (
     digits_dataset,
     image_folder,
 )
+from ..devices import to_device
 from ..errors import BigModelError
 from ..metrics import classification_report, plot_confusion_matrix
 from ..models.base import BigModel
@@ -89,6 +90,7 @@ def classify_image(
     preprocessor: ImagePreprocessor | None = None,
     batch_size: int = 32,
     dtype: str | None = None,
+    device: str | torch.device | None = None,
     progress: bool = False,
 ) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
     """The ``top_k`` most likely labels, ``[{"label", "score"}, ...]`` best first, for one image
@@ -102,7 +104,7 @@ def classify_image(
         return []
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise BigModelError(f"top_k must be a positive integer, got {top_k!r}")
-    network = load_image_classifier(model, dtype)
+    network = to_device(load_image_classifier(model, dtype), device)
     pre = get_preprocessor(model, preprocessor)
     # read every image first, so that a bad file is named before any work is done
     pixels = [pre.transform(item) for item in items]

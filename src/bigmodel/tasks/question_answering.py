@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ..devices import to_device
 from ..errors import BigModelError
 from ..models.base import BigModel
 from .common import get_model, get_tokenizer
@@ -130,6 +131,7 @@ def answer(
     handle_impossible_answer: bool = False,
     batch_size: int = 16,
     dtype: str | None = None,
+    device: str | torch.device | None = None,
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """The answer to ``question`` found in ``context``: {"answer", "score", "start", "end"}.
 
@@ -144,7 +146,7 @@ def answer(
     max_seq_len = _check_positive(max_seq_len, "max_seq_len", 4)
     doc_stride = _check_positive(doc_stride, "doc_stride", 0)
     batch_size = _check_positive(batch_size, "batch_size")
-    network = load_span_model(model, dtype)
+    network = to_device(load_span_model(model, dtype), device)
     tok = get_tokenizer(model if not isinstance(model, BigModel) else network, tokenizer)
     max_seq_len = min(max_seq_len, network.config.max_seq_len)
     doc_stride = min(doc_stride, max_seq_len // 2)

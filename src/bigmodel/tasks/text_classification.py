@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ..devices import to_device
 from ..errors import BigModelError
 from ..models.base import BigModel
 from .common import get_model, get_tokenizer
@@ -141,12 +142,16 @@ def classify(
     batch_size: int = 32,
     max_length: int | None = None,
     dtype: str | None = None,
+    device: str | torch.device | None = None,
     progress: bool = False,
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """Classify one text -> {"label", "score", "probabilities"}; a list -> a list of those.
 
     ``probabilities`` maps every label to p(label | text), most likely first; ``top_k`` keeps
-    only the k most likely.
+    only the k most likely. transformers' text-classification pipeline gives the same
+    numbers in another shape: its ``pipe(text)`` (a one-element list) is
+    ``[{"label": r["label"], "score": r["score"]}]`` here, and its ``pipe(text, top_k=k)`` is
+    ``r["probabilities"]`` of ``classify(text, top_k=k)`` as label -> score, best first.
     """
     single = isinstance(texts, str)
     items = [texts] if single else list(texts) if isinstance(texts, (list, tuple)) else None
@@ -164,7 +169,7 @@ def classify(
             raise BigModelError(f"text_pair has {len(pairs)} entries for {len(items)} texts")
     if top_k is not None and top_k < 1:
         raise BigModelError(f"top_k must be >= 1, got {top_k}")
-    network = load_classifier(model, dtype)
+    network = to_device(load_classifier(model, dtype), device)
     tok = get_tokenizer(model if not isinstance(model, BigModel) else network, tokenizer)
     logits = predict_logits(network, tok, items, pairs, batch_size=batch_size, max_length=max_length,
                             progress=progress)

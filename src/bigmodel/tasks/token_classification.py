@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from ..devices import to_device
 from ..errors import BigModelError
 from ..models.base import BigModel
 from .common import get_model, get_tokenizer
@@ -119,6 +120,7 @@ def tag(
     aggregation: str = "simple",
     ignore_labels: Sequence[str] = ("O",),
     dtype: str | None = None,
+    device: str | torch.device | None = None,
 ) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
     """The entities in ``text``: [{"entity_group", "score", "word", "start", "end"}, ...].
 
@@ -136,7 +138,7 @@ def tag(
                                 f"text {i} is empty; give non-empty texts")
     if aggregation not in AGGREGATIONS:
         raise BigModelError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
-    network = load_tagger(model, dtype)
+    network = to_device(load_tagger(model, dtype), device)
     tok = get_tokenizer(model if not isinstance(model, BigModel) else network, tokenizer)
     ignored = set(ignore_labels)
     results = []
