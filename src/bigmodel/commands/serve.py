@@ -38,6 +38,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--dtype", default=None, help="weights of the --model models: fp32, bf16 or fp16 "
                         "(bf16 decodes about twice as fast on CPUs with AVX-512 BF16)")
     parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--no-access-log", action="store_true",
+                        help="do not print a line per request (method, path, status, ms, tokens) on stderr")
     add_device_argument(parser)
     parser.set_defaults(func=run)
 
@@ -50,9 +52,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
+        from ..serve.access_log import log_to_stderr
         from ..serve.app import create_app
     except ImportError as exc:
         raise BigModelError(f"serving needs the [serve] extra (fastapi, uvicorn): {exc}") from None
+    if not args.no_access_log:
+        log_to_stderr()  # one line per request on stderr (serve/access_log.py)
     if args.threads:
         import torch
 
@@ -64,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {names} at http://{host}:{args.port} (playground: /, API: /v1)", file=sys.stderr, flush=True)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5,
+                    access_log=False)
     except OSError as exc:
         raise BigModelError(f"--host/--port: cannot listen on {args.host}:{args.port} ({exc.strerror})") from None
     return 0
