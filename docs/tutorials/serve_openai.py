@@ -76,6 +76,18 @@ def main() -> None:
                                               seed=7).choices[0].text for _ in range(2))
             assert a == b
             print("seeded samples agree:", repr(a))
+
+            # 4. Scoring, as lm-evaluation-harness asks (echo + logprobs + max_tokens=0): the
+            #    log-probability of each prompt token given the ones before it (the first has none).
+            scored = client.completions.create(model=names[0], prompt="The cat sat on the mat", echo=True,
+                                               logprobs=1, max_tokens=0).choices[0].logprobs
+            print("log p(text) =", round(sum(scored.token_logprobs[1:]), 3), "over tokens", scored.tokens)
+
+            # 5. Chat with the log-probabilities of the reply's tokens and their two best alternatives.
+            reply = client.chat.completions.create(model=names[0], messages=[{"role": "user", "content": "Hi!"}],
+                                                   max_tokens=4, temperature=0, logprobs=True, top_logprobs=2)
+            print("chat:", repr(reply.choices[0].message.content),
+                  [(t.token, round(t.logprob, 2)) for t in reply.choices[0].logprobs.content])
         finally:
             server.terminate()
             server.wait(timeout=30)
