@@ -37,6 +37,7 @@ import torch.distributed as dist
 from ..errors import BigModelError
 from ..fileio import atomic_write_text
 from .config import Config, load_config
+from .flops import PeakCheck, measure_peak_gflops
 from .objectives import Objective, get_objective
 from .optim import build_optimizer, build_scheduler
 
@@ -84,23 +85,6 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
-
-
-def _measure_peak_gflops(dtype: torch.dtype) -> float:
-    """Achieved GFLOP/s of a square matmul: the ceiling MFU is quoted against."""
-    n = 1024
-    # A private generator: drawing from the global one here would shift the random stream
-    # of a resumed run (dropout, masking) and break exact resume.
-    generator = torch.Generator().manual_seed(0)
-    a = torch.randn(n, n, generator=generator).to(dtype)
-    b = torch.randn(n, n, generator=generator).to(dtype)
-    a @ b
-    reps = 4
-    start = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    seconds = time.perf_counter() - start
-    return 2 * n**3 * reps / seconds / 1e9
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -230,8 +214,9 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self._rewrite_metrics()
         flops = self.objective.flops_per_token(self.model)
-        peak = t.peak_gflops or (_measure_peak_gflops(torch.bfloat16 if t.dtype == "bf16" else torch.float32)
+        peak = t.peak_gflops or (measure_peak_gflops(torch.bfloat16 if t.dtype == "bf16" else torch.float32)
                                  if flops else 0.0)
+        peak_check = PeakCheck(peak, declared=bool(t.peak_gflops))
         bar = None
         if self.is_main and t.progress:
             from tqdm.auto import tqdm
@@ -250,7 +235,7 @@ class Trainer:
                 row = {"step": self.step, "split": "train", "loss": loss, "lr": self.scheduler.get_last_lr()[0],
                        "grad_norm": grad_norm, "tokens_per_s": tokens_per_s}
                 if flops and peak:
-                    row["mfu"] = flops * tokens_per_s / (peak * 1e9 * self.world_size)
+                    row["mfu"] = peak_check.mfu(flops, tokens_per_s, self.world_size)
                 row |= metrics
                 last = row
                 if self.is_main and (self.step % t.log_every == 0 or self.step == t.max_steps or self.step == 1):
@@ -382,7 +367,7 @@ class Trainer:
         train = [(r["step"], r["loss"]) for r in self.history if r.get("split") == "train"]
         val = [(r["step"], r["loss"]) for r in self.history if r.get("split") == "validation" and "loss" in r]
         if train:
-            plot_losses(self.out_dir / CURVE_FILE, train, val)
+            plot_losses(self.out_dir / CURVE_FILE, train, val, title=f"{self.out_dir.name}: loss")
 
     # -- checkpoints ---------------------------------------------------------------------
     def full_model(self) -> torch.nn.Module | None:
