@@ -1,21 +1,34 @@
-"""Prometheus text for /metrics: requests, latency, tokens/s, queue, written out by hand.
+"""/metrics in the Prometheus text format, through prometheus_client.
 
     bigmodel_requests_total{path,status}            counter
     bigmodel_request_duration_seconds{path}         histogram (until the last byte is sent)
     bigmodel_generated_tokens_total{model}          counter; rate() of it is tokens/s
+    bigmodel_prompt_tokens_total{model}             counter
     bigmodel_generation_tokens_per_second{model}    gauge, over the last 10 s
     bigmodel_time_to_first_token_seconds{model}     summary (sum, count)
     bigmodel_queue_depth{model}                     gauge, sequences waiting for a batch slot
     bigmodel_running_sequences{model}               gauge, sequences in the running batch
     bigmodel_forward_passes_total{model}            counter (prefills + batched decode steps)
+
+Each app has its own registry (several apps may live in one process, as in the tests). The
+request metrics are recorded by an ASGI middleware; the batching engines' figures are read
+when /metrics is scraped (a collector), so they cost nothing between scrapes.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.registry import Collector
 
 from .batching import BatchEngine
 
@@ -35,69 +48,58 @@ def path_label(path: str) -> str:
     return "other"
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class EngineCollector(Collector):
+    """The batching engines' counters and gauges, read at scrape time."""
+
+    def __init__(self, engines: list[BatchEngine]) -> None:
+        self.engines = engines
+
+    def collect(self) -> Iterator[Metric]:
+        counters = (
+            ("bigmodel_generated_tokens", "Tokens generated.", lambda e: e.tokens_generated),
+            ("bigmodel_prompt_tokens", "Prompt tokens prefilled.", lambda e: e.prompt_tokens),
+            ("bigmodel_forward_passes", "Model forward passes.", lambda e: e.forward_calls),
+        )
+        gauges = (
+            ("bigmodel_generation_tokens_per_second", "Tokens generated per second over the last 10 s.",
+             lambda e: round(e.recent_tokens_per_second(), 3)),
+            ("bigmodel_queue_depth", "Sequences waiting for a batch slot.", lambda e: e.queue_depth),
+            ("bigmodel_running_sequences", "Sequences in the running batch.", lambda e: e.running),
+        )
+        for name, help, value in counters:
+            family = CounterMetricFamily(name, help, labels=["model"])
+            for e in self.engines:
+                family.add_metric([e.name], value(e))
+            yield family
+        for name, help, value in gauges:
+            family = GaugeMetricFamily(name, help, labels=["model"])
+            for e in self.engines:
+                family.add_metric([e.name], value(e))
+            yield family
+        ttft = SummaryMetricFamily("bigmodel_time_to_first_token_seconds",
+                                   "Time from submission to the first token.", labels=["model"])
+        for e in self.engines:
+            ttft.add_metric([e.name], count_value=e.ttft_count, sum_value=e.ttft_sum)
+        yield ttft
 
 
 class Metrics:
     def __init__(self, engines: list[BatchEngine]) -> None:
         self.engines = engines
-        self._lock = threading.Lock()
-        self.requests: dict[tuple[str, int], int] = defaultdict(int)
-        self.buckets: dict[str, list[int]] = defaultdict(lambda: [0] * len(BUCKETS))
-        self.duration_sum: dict[str, float] = defaultdict(float)
-        self.duration_count: dict[str, int] = defaultdict(int)
+        self.registry = CollectorRegistry()
+        self.requests = Counter("bigmodel_requests", "HTTP requests by path and status.",
+                                ["path", "status"], registry=self.registry)
+        self.duration = Histogram("bigmodel_request_duration_seconds", "Time from request to last byte.",
+                                  ["path"], buckets=BUCKETS, registry=self.registry)
+        self.registry.register(EngineCollector(engines))
 
     def observe(self, path: str, status: int, seconds: float) -> None:
         label = path_label(path)
-        with self._lock:
-            self.requests[(label, status)] += 1
-            self.duration_sum[label] += seconds
-            self.duration_count[label] += 1
-            counts = self.buckets[label]
-            for i, bound in enumerate(BUCKETS):
-                if seconds <= bound:
-                    counts[i] += 1
+        self.requests.labels(label, str(status)).inc()
+        self.duration.labels(label).observe(seconds)
 
     def render(self) -> str:
-        out: list[str] = []
-
-        def family(name: str, kind: str, help: str) -> None:
-            out.append(f"# HELP {name} {help}")
-            out.append(f"# TYPE {name} {kind}")
-
-        with self._lock:
-            family("bigmodel_requests_total", "counter", "HTTP requests by path and status.")
-            for (path, status), n in sorted(self.requests.items()):
-                out.append(f'bigmodel_requests_total{{path="{_escape(path)}",status="{status}"}} {n}')
-            family("bigmodel_request_duration_seconds", "histogram", "Time from request to last byte.")
-            for path in sorted(self.duration_count):
-                p = _escape(path)
-                for bound, n in zip(BUCKETS, self.buckets[path], strict=True):
-                    out.append(f'bigmodel_request_duration_seconds_bucket{{path="{p}",le="{bound}"}} {n}')
-                count = self.duration_count[path]
-                out.append(f'bigmodel_request_duration_seconds_bucket{{path="{p}",le="+Inf"}} {count}')
-                out.append(f'bigmodel_request_duration_seconds_sum{{path="{p}"}} {self.duration_sum[path]:.6f}')
-                out.append(f'bigmodel_request_duration_seconds_count{{path="{p}"}} {count}')
-        per_engine: list[tuple[str, str, str, Any]] = [
-            ("bigmodel_generated_tokens_total", "counter", "Tokens generated.", lambda e: e.tokens_generated),
-            ("bigmodel_prompt_tokens_total", "counter", "Prompt tokens prefilled.", lambda e: e.prompt_tokens),
-            ("bigmodel_generation_tokens_per_second", "gauge", "Tokens generated per second over the last 10 s.",
-             lambda e: round(e.recent_tokens_per_second(), 3)),
-            ("bigmodel_queue_depth", "gauge", "Sequences waiting for a batch slot.", lambda e: e.queue_depth),
-            ("bigmodel_running_sequences", "gauge", "Sequences in the running batch.", lambda e: e.running),
-            ("bigmodel_forward_passes_total", "counter", "Model forward passes.", lambda e: e.forward_calls),
-        ]
-        for name, kind, help, value in per_engine:
-            family(name, kind, help)
-            for e in self.engines:
-                out.append(f'{name}{{model="{_escape(e.name)}"}} {value(e)}')
-        family("bigmodel_time_to_first_token_seconds", "summary", "Time from submission to the first token.")
-        for e in self.engines:
-            m = _escape(e.name)
-            out.append(f'bigmodel_time_to_first_token_seconds_sum{{model="{m}"}} {e.ttft_sum:.6f}')
-            out.append(f'bigmodel_time_to_first_token_seconds_count{{model="{m}"}} {e.ttft_count}')
-        return "\n".join(out) + "\n"
+        return generate_latest(self.registry).decode("utf-8")
 
     def middleware_class(self) -> type:
         metrics = self
