@@ -45,3 +45,20 @@ def save_figure(fig: object, target: str | Path, dpi: int = 110) -> Path:
         return atomic_write(target, lambda p: fig.savefig(p, format="png", dpi=dpi))  # type: ignore[attr-defined]
     finally:
         plt.close(fig)  # type: ignore[arg-type]
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the ``.NAME.*.tmp`` files :func:`atomic_write` leaves when killed mid-write.
+
+    Called when a run starts on ``folder``: nothing else writes there at that moment, so any
+    such file is a leftover, never the half of a write in progress.
+    """
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for path in folder.glob(".*.tmp"):
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
