@@ -152,6 +152,11 @@ def _capabilities(model: Any, role: str) -> list[str]:
     raise BigModelError(f"--model {getattr(model, 'name_or_path', '?')}: the server generates with a GPT or a "
                         "seq2seq Transformer and "
                         f"fills masks with a BERT masked LM; this is {type(model).__name__} "
+    from .task_routes import task_capabilities
+
+    span_tasks = task_capabilities(model)  # question answering, token classification
+    if span_tasks:
+        return span_tasks
                         "(use --embedding-model or --classifier for other roles)")
 
 
@@ -765,6 +770,10 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
+
+    from .task_routes import add_task_routes
+
+    add_task_routes(app, registry, limit)
 
 # -- running it ------------------------------------------------------------------------------
 
