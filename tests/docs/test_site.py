@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -22,3 +23,15 @@ def test_mkdocs_build_strict(tmp_path) -> None:
     assert (tmp_path / "site" / "concepts" / "transformer" / "index.html").is_file()
     cli = (tmp_path / "site" / "reference" / "cli" / "index.html").read_text()
     assert "bigmodel embed" in cli
+    # Equations are typeset by MathJax served from the site itself: no CDN, nothing fetched.
+    site = tmp_path / "site"
+    transformer = (site / "concepts" / "transformer" / "index.html").read_text()
+    assert transformer.count('class="arithmatex"') >= 5
+    assert (site / "assets" / "mathjax" / "tex-chtml.js").is_file()
+    assert any((site / "assets" / "mathjax" / "output" / "chtml" / "fonts").rglob("*.woff"))
+    scripts = re.findall(r'<script[^>]*src="([^"]+)"', transformer)
+    assert scripts and not [s for s in scripts if "//" in s], scripts
+    # "Tutorials" is one nav entry: the section links to its index page.
+    home = (site / "index.html").read_text()
+    assert home.count('href="tutorials/" class="md-nav__link') == 1
+    assert re.search(r'md-nav__container">\s*<a href="tutorials/"', home)
