@@ -762,6 +762,9 @@ def _write_json(path: Path, data: Any) -> None:
 # ---- training -------------------------------------------------------------------------
 
 
+MAX_TRAIN_VOCAB = 2**24
+
+
 def train_tokenizer(
     files: Sequence[str | Path],
     kind: Literal["bpe", "wordpiece"],
@@ -789,6 +792,10 @@ def train_tokenizer(
         raise BigModelError(f'kind must be "bpe" or "wordpiece"; got {kind!r}')
     if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < 1:
         raise BigModelError(f"vocab_size must be a positive integer; got {vocab_size!r}")
+    if vocab_size > MAX_TRAIN_VOCAB:
+        # The Rust trainer preallocates ~66 bytes per entry and aborts the whole process when
+        # that fails (2**31 asked for 141.7 GB): refuse first.
+        raise BigModelError(f"vocab_size must be at most {MAX_TRAIN_VOCAB:,} (2**24); got {vocab_size:,}")
     if not isinstance(min_frequency, int) or isinstance(min_frequency, bool) or min_frequency < 0:
         raise BigModelError(f"min_frequency must be a non-negative integer; got {min_frequency!r}")
     if special_tokens is not None and (

@@ -126,6 +126,34 @@ def _build(root: Path) -> None:
     (root / "empty.toml").write_text("")
     (root / "bad_utf8.toml").write_bytes(b"[train]\nout_dir = \"\xff\xfe\"\n")
     (root / "section_is_value.toml").write_text("train = 3\n")
+    _build_reliability_ii(root, config, weights, recipe)
+
+
+def _build_reliability_ii(root: Path, config: dict, weights: bytes, recipe: str) -> None:
+    """Sizes out of range, files outside their folder, an object array, an evil checkpoint."""
+    import numpy as np
+
+    for name, changes in {"zero_heads": {"n_head": 0}, "neg_width": {"n_embd": -128},
+                          "neg_layers": {"n_layer": -4}, "odd_heads": {"n_head": 3},
+                          "zero_vocab": {"vocab_size": 0}}.items():
+        _copy_model(TINY_GPT, root / name)
+        (root / name / "config.json").write_text(json.dumps({**config, **changes}))
+    (root / "outside.safetensors").write_bytes(weights)
+    _copy_model(TINY_GPT, root / "link_outside")
+    (root / "link_outside/model.safetensors").unlink()
+    (root / "link_outside/model.safetensors").symlink_to(root / "outside.safetensors")
+    for name, shard in {"index_up": "../outside.safetensors", "index_abs": str(root / "outside.safetensors")}.items():
+        _copy_model(TINY_GPT, root / name)
+        (root / name / "model.safetensors").unlink()
+        index = {"weight_map": {"transformer.wte.weight": shard}}
+        (root / name / "model.safetensors.index.json").write_text(json.dumps(index))
+    shutil.copytree(root / "data", root / "data_objects")
+    np.save(root / "data_objects/train.sentences.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    (root / "objects.toml").write_text(recipe.replace(str(root / "data"), str(root / "data_objects")))
+    evil = root / "evil_ckpt"
+    evil.mkdir()
+    torch.save({"step": Evil()}, evil / "trainer_state.pt")
+    torch.save({"optimizer": {}, "scheduler": {}}, evil / "optimizer.pt")
 
 
 @pytest.fixture(scope="module")
@@ -325,9 +353,113 @@ CASES: list[tuple[str, list[str]]] = [
     ("serve-no-model", ["serve"]),
     ("serve-model-traversal", ["serve", "--model", "../../../../etc/passwd"]),
     ("serve-model-broken", ["serve", "--model", "{d}/truncated"]),
+    # --- Reliability II: numbers out of range (bigmodel/validation.py)
+    ("gen-seed-huge", [*GENERATE, "--seed", str(2**80), "--do-sample"]),
+    ("gen-seed-very-negative", [*GENERATE, "--seed", str(-(2**70)), "--do-sample"]),
+    ("gen-rep-nan", [*GENERATE, "--repetition-penalty", "nan"]),
+    ("gen-rep-inf", [*GENERATE, "--repetition-penalty", "inf"]),
+    ("gen-lenpen-nan", [*GENERATE, "--num-beams", "2", "--length-penalty", "nan"]),
+    ("gen-maxtime-nan", [*GENERATE, "--max-time", "nan"]),
+    ("gen-maxtime-inf", [*GENERATE, "--max-time", "inf"]),
+    ("ckpt-zero-heads", ["generate", "hi", "--model", "{d}/zero_heads"]),
+    ("ckpt-negative-width", ["generate", "hi", "--model", "{d}/neg_width"]),
+    ("ckpt-heads-indivisible", ["generate", "hi", "--model", "{d}/odd_heads"]),
+    ("ckpt-zero-vocab", ["embed", "hi", "--model", "{d}/zero_vocab"]),
+    ("plan-negative-layers", ["plan", "{d}/neg_layers"]),
+    ("plan-zero-heads", ["plan", "{d}/zero_heads"]),
+    ("train-beta1-big", ["train", "{d}/ok.toml", "train.beta1=2"]),
+    ("train-beta2-neg", ["train", "{d}/ok.toml", "train.beta2=-0.5"]),
+    ("train-beta2-one", ["train", "{d}/ok.toml", "train.beta2=1"]),
+    ("train-eps-neg", ["train", "{d}/ok.toml", "train.eps=-1"]),
+    ("train-eps-zero", ["train", "{d}/ok.toml", "train.eps=0"]),
+    ("train-lr-inf", ["train", "{d}/ok.toml", "train.lr=inf"]),
+    ("train-lr-nan", ["train", "{d}/ok.toml", "train.lr=nan"]),
+    ("train-wd-neg", ["train", "{d}/ok.toml", "train.weight_decay=-0.1"]),
+    ("train-minlr-big", ["train", "{d}/ok.toml", "train.min_lr_ratio=1.5"]),
+    ("train-clip-neg", ["train", "{d}/ok.toml", "train.max_grad_norm=-1"]),
+    ("train-minutes-neg", ["train", "{d}/ok.toml", "train.max_minutes=-5"]),
+    ("train-minutes-nan", ["train", "{d}/ok.toml", "train.max_minutes=nan"]),
+    ("train-gflops-neg", ["train", "{d}/ok.toml", "train.peak_gflops=-1"]),
+    ("train-seed-neg", ["train", "{d}/ok.toml", "train.seed=-1"]),
+    ("train-seed-huge", ["train", "{d}/ok.toml", f"train.seed={2**40}"]),
+    ("train-heads-zero", ["train", "{d}/ok.toml", "model.config.n_heads=0"]),
+    ("train-width-neg", ["train", "{d}/ok.toml", "model.config.d_model=-128"]),
+    ("train-layers-zero", ["train", "{d}/ok.toml", "model.config.n_layers=0"]),
+    ("train-dropout-big", ["train", "{d}/ok.toml", "model.config.dropout=1.5"]),
+    ("train-vocab-small", ["train", "{d}/ok.toml", "model.config.vocab_size=10"]),
+    ("serve-body-inf", ["serve", "--max-body-mb", "inf"]),
+    ("serve-body-nan", ["serve", "--max-body-mb", "nan"]),
+    ("serve-host-unknown", ["serve", "--model", "tiny-gpt-en", "--host", "no-such-host.invalid", "--port", "0"]),
+    ("toktrain-vocab-huge", ["tokenizer", "train", "{d}/ok.txt", "--kind", "bpe", "--vocab-size", str(10**12),
+                             "--out", "{d}/tok-huge"]),
+    # --- names too long for the OS, in every verb that opens a file or a model
+    ("long-model-generate", ["generate", "hi", "--model", "m" * 300]),
+    ("long-model-path", ["generate", "hi", "--model", "{d}/" + "m" * 300]),
+    ("long-model-fill", ["fill-mask", "a [MASK]", "--model", "m" * 300]),
+    ("long-model-embed", ["embed", "a", "--model", "{d}/" + "m" * 300]),
+    ("long-model-classify", ["classify", "great", "--model", "{d}/" + "m" * 300]),
+    ("long-model-plan", ["plan", "{d}/" + "m" * 300]),
+    ("long-tokenizer", ["generate", "hi", "--model", "tiny-gpt-en", "--tokenizer", "{d}/" + "t" * 300]),
+    ("long-embed-file", ["embed", "--model", "tiny-bert-en", "--file", "{d}/" + "f" * 300 + ".txt"]),
+    ("long-eval-data", ["eval", "--model", "tiny-gpt-en", "--data", "{d}/" + "f" * 300 + ".txt"]),
+    ("long-image", ["classify-image", "{d}/" + "i" * 300 + ".png", "--model", "tiny-resnet-digits"]),
+    ("long-prepare-file", ["prepare", "{d}/" + "f" * 300, "--tokenizer", "gpt2", "--out", "{d}/prep-long"]),
+    ("long-toktrain-file", ["tokenizer", "train", "{d}/" + "f" * 300, "--kind", "bpe", "--vocab-size", "300",
+                            "--out", "{d}/tok-long"]),
+    ("long-train-config", ["train", "{d}/" + "c" * 300 + ".toml"]),
+    ("long-resume", ["train", "{d}/ok.toml", "--resume", "{d}/" + "r" * 300]),
+    # --- output paths that can never be written (bigmodel/paths.py), refused before any work
+    ("out-eval-plot-dir", ["eval", "--model", "tiny-gpt-en", "--data", "{d}/ok.txt", "--plot", "{d}/empty_dir"]),
+    ("out-eval-plot-under-file", ["eval", "--model", "tiny-gpt-en", "--data", "{d}/ok.txt",
+                                  "--plot", "{d}/ok.txt/cm.png"]),
+    ("out-eval-plot-long", ["eval", "--model", "tiny-gpt-en", "--data", "{d}/ok.txt", "--plot", "p" * 300 + ".png"]),
+    ("out-img-plot-dir", ["classify-image", "--eval", "{d}/empty_dir", "--model", "tiny-resnet-digits",
+                          "--plot", "{d}/empty_dir"]),
+    ("out-explain-under-file", ["explain", "hi", "--model", "tiny-gpt-en", "--out", "{d}/ok.txt/a.json"]),
+    ("out-explain-dir", ["explain", "hi", "--model", "tiny-gpt-en", "--out", "{d}/empty_dir"]),
+    ("out-explain-long", ["explain", "hi", "--model", "tiny-gpt-en", "--out", "{d}/" + "x" * 300 + ".json"]),
+    ("out-prepare-file", ["prepare", "{d}/ok.txt", "--tokenizer", "gpt2", "--out", "{d}/ok.txt"]),
+    ("out-prepare-under-file", ["prepare", "{d}/ok.txt", "--tokenizer", "gpt2", "--out", "{d}/ok.txt/sub"]),
+    ("out-toktrain-under-file", ["tokenizer", "train", "{d}/ok.txt", "--kind", "bpe", "--vocab-size", "300",
+                                 "--out", "{d}/ok.txt/tok"]),
+    ("out-toktrain-long", ["tokenizer", "train", "{d}/ok.txt", "--kind", "bpe", "--vocab-size", "300",
+                           "--out", "{d}/" + "t" * 300]),
+    ("out-train-file", ["train", "{d}/ok.toml", "train.out_dir={d}/ok.txt"]),
+    ("out-train-under-file", ["train", "{d}/ok.toml", "train.out_dir={d}/ok.txt/run"]),
+    ("out-train-long", ["train", "{d}/ok.toml", "train.out_dir={d}/" + "o" * 300]),
+    # --- loading: nothing outside the model folder, no pickles, anywhere
+    ("load-link-outside", ["generate", "hi", "--model", "{d}/link_outside"]),
+    ("load-index-up", ["generate", "hi", "--model", "{d}/index_up"]),
+    ("load-index-absolute", ["generate", "hi", "--model", "{d}/index_abs"]),
+    ("data-object-array", ["train", "{d}/objects.toml"]),
+    ("resume-evil-pickle", ["train", "{d}/ok.toml", "--resume", "{d}/evil_ckpt"]),
+    ("fill-mask-cut-off", ["fill-mask", "word " * 600 + "[MASK]", "--model", "tiny-bert-en"]),
     # --- the top level
     ("verb-unknown", ["generat"]),
 ]
+
+
+# What the one line must say, for cases where failing for another reason would hide a bug.
+EXPECTED: dict[str, str] = {
+    "gen-seed-huge": "seed must be an integer in", "gen-rep-nan": "repetition_penalty", "gen-lenpen-nan":
+    "length_penalty", "gen-maxtime-nan": "max_time", "ckpt-zero-heads": "n_heads must be",
+    "ckpt-negative-width": "d_model must be", "ckpt-heads-indivisible": "divisible", "plan-negative-layers":
+    "n_layers must be", "train-beta1-big": "train.beta1", "train-beta2-neg": "train.beta2", "train-eps-neg":
+    "train.eps", "train-lr-inf": "train.lr", "train-wd-neg": "train.weight_decay", "train-minlr-big":
+    "train.min_lr_ratio", "train-clip-neg": "train.max_grad_norm", "train-minutes-neg": "train.max_minutes",
+    "train-gflops-neg": "train.peak_gflops", "train-seed-huge": "train.seed", "train-heads-zero": "n_heads",
+    "train-width-neg": "d_model", "train-vocab-small": "vocab_size=10", "serve-body-inf": "--max-body-mb",
+    "serve-host-unknown": "does not resolve", "toktrain-vocab-huge": "vocab_size must be at most",
+    "long-model-generate": "not found", "long-model-path": "not found", "long-embed-file": "too long",
+    "long-eval-data": "too long", "long-image": "too long", "long-train-config": "too long",
+    "long-resume": "too long", "out-eval-plot-dir": "is a folder", "out-eval-plot-under-file": "is a file",
+    "out-img-plot-dir": "is a folder", "out-explain-under-file": "is a file", "out-prepare-file": "is a file",
+    "out-toktrain-long": "longer than", "out-train-file": "train.out_dir", "out-train-under-file":
+    "train.out_dir", "out-train-long": "train.out_dir", "load-link-outside": "outside the model folder",
+    "load-index-up": "outside the model folder", "load-index-absolute": "outside the model folder",
+    "data-object-array": "not a plain integer array", "resume-evil-pickle": "refused to unpickle",
+    "fill-mask-cut-off": "beyond the model's",
+}
 
 
 # Odd but valid input: it must work (exit 0) or be refused in one line (exit 2), never crash.
@@ -351,6 +483,10 @@ ODD_CASES: list[tuple[str, list[str]]] = [
     ("toktrain-huge-line", ["tokenizer", "train", "{d}/huge_line.txt", "--kind", "wordpiece", "--vocab-size", "200",
                             "--out", "{d}/t-huge"]),
     ("explain-rtl", ["explain", RTL, "--model", "tiny-gpt-en", "--out", "{d}/rtl.json"]),
+    ("gen-temp-tiny-sample", ["generate", "hello", "--model", "tiny-gpt-en", "--max-new-tokens", "2",
+                              "--do-sample", "--temperature", "1e-45"]),
+    ("gen-seed-max", ["generate", "hello", "--model", "tiny-gpt-en", "--max-new-tokens", "2", "--do-sample",
+                      "--seed", str(2**64 - 1)]),
 ]
 
 
@@ -372,10 +508,11 @@ def _terminal_lines(err: str) -> list[str]:
 def test_corpus_is_large_enough():
     assert len(CASES) >= 100
     assert len({name for name, _ in CASES}) == len(CASES)
+    assert set(EXPECTED) <= {name for name, _ in CASES}
 
 
-@pytest.mark.parametrize("argv", [argv for _, argv in CASES], ids=[name for name, _ in CASES])
-def test_bad_input_is_one_clear_error(bad, argv, capsys, monkeypatch):
+@pytest.mark.parametrize(("name", "argv"), CASES, ids=[name for name, _ in CASES])
+def test_bad_input_is_one_clear_error(bad, name, argv, capsys, monkeypatch):
     monkeypatch.chdir(bad)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     code, err = _run(argv, bad, capsys)
@@ -383,6 +520,9 @@ def test_bad_input_is_one_clear_error(bad, argv, capsys, monkeypatch):
     assert "Traceback" not in err
     lines = _terminal_lines(err)
     assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert len(lines[0]) < 600, f"the error line echoes too much ({len(lines[0])} characters)"
+    assert "weights_only=False" not in err
+    assert EXPECTED.get(name, "") in lines[0], lines[0]
     assert not (bad / PWNED).exists(), "a pickle ran code while loading a checkpoint"
 
 

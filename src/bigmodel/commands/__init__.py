@@ -42,3 +42,27 @@ def non_negative_float(text: str) -> float:
     if value < 0 or value != value:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
     return value
+
+
+def output_file(text: str) -> str:
+    """argparse type: a file path that can be written (checked before any work starts)."""
+    from ..errors import BigModelError
+    from ..paths import check_output_file
+
+    try:
+        check_output_file(text, None)
+    except BigModelError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def output_dir(text: str) -> str:
+    """argparse type: a folder that can be created or written into."""
+    from ..errors import BigModelError
+    from ..paths import check_output_dir
+
+    try:
+        check_output_dir(text, None)
+    except BigModelError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..devices import add_device_argument
 from ..errors import BigModelError
-from . import add_parser, positive_int, print_json
+from . import add_parser, output_file, positive_int, print_json
 
 
 def register(subparsers: Any) -> None:
@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
                         help='evaluate on FOLDER/<class>/<image> (or "digits": the held-out digits)')
     parser.add_argument("--on-error", choices=["skip", "raise"], default="skip",
                         help="--eval: an unreadable image is skipped with a warning, or stops the run")
-    parser.add_argument("--plot", help="--eval: write the confusion matrix as a PNG here")
+    parser.add_argument("--plot", type=output_file, help="--eval: write the confusion matrix as a PNG here")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     add_device_argument(parser)
     parser.set_defaults(func=run)

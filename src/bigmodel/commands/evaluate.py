@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..devices import add_device_argument
-from . import add_parser, positive_int, print_json
+from . import add_parser, output_file, positive_int, print_json
 
 
 def register(subparsers: Any) -> None:
@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--skip-empty", action="store_true", help="drop rows with an empty text instead of refusing")
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--max-length", type=positive_int, help="truncate texts to this many tokens")
-    parser.add_argument("--plot", help="write the confusion matrix as a PNG here")
+    parser.add_argument("--plot", type=output_file, help="write the confusion matrix as a PNG here")
     parser.add_argument("--window", type=positive_int, help="perplexity: tokens per window (default: the context)")
     parser.add_argument("--stride", type=positive_int, help="perplexity: step between windows (default: window/2)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..devices import add_device_argument
 from ..errors import BigModelError
-from . import add_parser, positive_int, print_json
+from . import add_parser, output_file, positive_int, print_json
 
 KINDS = ("attention", "attribution", "logit-lens")
 EXAMPLES = """\
@@ -35,7 +35,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("text", help="the text to explain")
     parser.add_argument("-m", "--model", required=True, help="preset, model folder or HF id")
     parser.add_argument("--kind", default="attention", choices=KINDS)
-    parser.add_argument("-o", "--out", required=True,
+    parser.add_argument("-o", "--out", required=True, type=output_file,
                         help="output file: .png or .json (attention), .png/.html/.json (attribution), "
                              ".txt/.png/.json (logit-lens)")
     parser.add_argument("--layer", type=int, default=None, help="attention: draw this layer's heads")

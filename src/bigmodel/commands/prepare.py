@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import add_parser, print_json
+from . import add_parser, output_dir, print_json
 
 
 def _fraction(text: str) -> float:
@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("files", nargs="+", help="UTF-8 text files")
     parser.add_argument("--tokenizer", required=True, help="tokenizer folder or preset (gpt2, bert-base-uncased)")
-    parser.add_argument("-o", "--out", required=True, help="folder to write (meta.json, *.bin, tokenizer/)")
+    parser.add_argument("-o", "--out", required=True, type=output_dir, help="folder to write (meta.json, *.bin, tokenizer/)")
     parser.add_argument("--split-by", choices=("blank_line", "line"), default="blank_line",
                         help="document boundary: a blank line (lines are sentences) or every line")
     parser.add_argument("--validation-fraction", type=_fraction, default=0.05,

@@ -47,30 +47,37 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise BigModelError(f"--port must be in 0..65535, got {args.port}")
-    if not args.max_body_mb > 0:
-        raise BigModelError(f"--max-body-mb must be > 0, got {args.max_body_mb}")
+    from ..validation import number
+
+    # Within what an int of bytes can say; inf or nan would be no limit at all.
+    number(args.max_body_mb, "--max-body-mb", low=0, high=1 << 20, low_open=True)
     try:
         import uvicorn
 
         from ..serve.access_log import log_to_stderr
         from ..serve.app import create_app
+        from ..serve.http_guard import bind, uvicorn_options
     except ImportError as exc:
         raise BigModelError(f"serving needs the [serve] extra (fastapi, uvicorn): {exc}") from None
     if not args.no_access_log:
         log_to_stderr()  # one line per request on stderr (serve/access_log.py)
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    app = create_app(args.model, embedding_models=args.embedding_model, classifiers=args.classifier,
-                     max_batch_size=args.max_batch_size, max_concurrency=args.max_concurrency,
-                     max_body_bytes=int(args.max_body_mb * 1024 * 1024), dtype=args.dtype)
-    names = ", ".join(app.state.registry.models)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"serving {names} at http://{host}:{args.port} (playground: /, API: /v1)", file=sys.stderr, flush=True)
+    # Bind first: a port in use or an unknown host is one line before any model loads.
+    sock = bind(args.host, args.port)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5,
-                    access_log=False)
-    except OSError as exc:
-        raise BigModelError(f"--host/--port: cannot listen on {args.host}:{args.port} ({exc.strerror})") from None
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        app = create_app(args.model, embedding_models=args.embedding_model, classifiers=args.classifier,
+                         max_batch_size=args.max_batch_size, max_concurrency=args.max_concurrency,
+                         max_body_bytes=int(args.max_body_mb * 1024 * 1024), dtype=args.dtype)
+        names = ", ".join(app.state.registry.models)
+        host = f"[{args.host}]" if ":" in args.host else args.host
+        port = sock.getsockname()[1]
+        print(f"serving {names} at http://{host}:{port} (playground: /, API: /v1)", file=sys.stderr, flush=True)
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5, access_log=False,
+                                **uvicorn_options())
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import add_parser, positive_int, print_json
+from . import add_parser, output_dir, positive_int, print_json
 
 
 def register(subparsers: Any) -> None:
@@ -27,7 +27,7 @@ def register(subparsers: Any) -> None:
     train.add_argument("--kind", choices=("bpe", "wordpiece"), required=True,
                        help="bpe: byte-level BPE (GPT-2); wordpiece: BERT's WordPiece")
     train.add_argument("--vocab-size", type=positive_int, required=True, help="largest vocabulary size")
-    train.add_argument("-o", "--out", required=True, help="folder for tokenizer.json and friends")
+    train.add_argument("-o", "--out", required=True, type=output_dir, help="folder for tokenizer.json and friends")
     train.add_argument("--min-frequency", type=int, default=2, help="rarest pair/piece kept (default 2)")
     train.add_argument("--cased", action="store_true", help="WordPiece: keep case (default lowercases)")
     train.add_argument("--json", action="store_true", help="print a summary as JSON")

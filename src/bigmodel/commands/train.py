@@ -22,7 +22,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="override a recipe value, dotted: train.lr=1e-3 model.config.n_layers=2")
     parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="DIR",
-                        help="continue from a checkpoint: the run's latest (no DIR), a run or checkpoint folder")
+                        help="continue from a checkpoint: the run's latest (no DIR; a run with no checkpoint "
+                             "yet starts fresh and says so), `require` (the run's latest, which must exist), "
+                             "or a run or checkpoint folder (which must hold one)")
     parser.add_argument("--json", action="store_true", help="print the final figures as JSON")
     parser.set_defaults(func=run)
 

@@ -366,7 +366,7 @@ def image_folder(root: str | Path, preprocessor: ImagePreprocessor | None = None
     skipped: list[tuple[Path, str]] = []
     from tqdm.auto import tqdm
 
-    for path, label in tqdm(files, desc="checking images", unit="img", disable=not progress):
+    for path, label in tqdm(files, desc="checking images", unit="img", disable=not progress, leave=False):
         problem = _check_image(path)
         if problem is None:
             items.append((path, label))

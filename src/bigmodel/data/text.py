@@ -129,7 +129,8 @@ def prepare_corpus(
     docs_tokens: list[np.ndarray] = []
     docs_lengths: list[np.ndarray] = []
     total_bytes = sum(p.stat().st_size for p in paths)
-    bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="tokenizing", disable=not show_progress)
+    bar = tqdm(total=total_bytes, unit="B", unit_scale=True, desc="tokenizing", disable=not show_progress,
+               leave=False)
     batch: list[list[str]] = []
 
     # Byte-level BPE sees whitespace: keep the line break between a document's sentences
@@ -260,13 +261,28 @@ class TokenCorpus:
                 f"re-run `bigmodel prepare`"
             )
         tokens = np.memmap(path, dtype=dtype, mode="r", shape=(expected,))
-        sentences = np.load(directory / f"{split}.sentences.npy")
-        documents = np.load(directory / f"{split}.documents.npy")
+        sentences = _load_offsets(directory / f"{split}.sentences.npy")
+        documents = _load_offsets(directory / f"{split}.documents.npy")
         return cls(tokens, sentences, documents, meta, directory)
 
     @property
     def num_documents(self) -> int:
         return len(self.documents) - 1
+
+
+def _load_offsets(path: Path) -> np.ndarray:
+    """An offsets array; never unpickles (an object array is refused, not run)."""
+    try:
+        offsets = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise BigModelError(f"{path} is missing; re-run `bigmodel prepare`") from None
+    except (OSError, ValueError, EOFError) as exc:
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise BigModelError(f"{path} is not a plain integer array ({reason}); re-run `bigmodel prepare`") from None
+    if offsets.dtype.kind not in "iu":
+        raise BigModelError(f"{path} holds a {offsets.dtype} array of shape {offsets.shape}, expected "
+                            f"integer offsets; re-run `bigmodel prepare`")
+    return offsets
 
 
 def read_meta(directory: str | Path) -> dict[str, Any]:

@@ -7,12 +7,14 @@ and ``seed`` makes sampling reproducible without touching the global RNG.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 
+from .. import validation
 from ..errors import BigModelError, did_you_mean
 
 
@@ -134,7 +136,8 @@ def _check(o: GenerationOptions) -> None:
     if o.temperature is not None:
         if not _is_number(o.temperature) or not 0 <= o.temperature < float("inf"):
             raise bad("temperature", "a finite number >= 0 (0 means greedy)")
-        if o.temperature == 0:
+        # Below MIN_TEMPERATURE sampling is greedy (its T -> 0 limit); logits / T would overflow.
+        if validation.temperature(o.temperature) == 0:
             o.do_sample = False
             o.temperature = None
     if o.top_k is not None and (not _is_int(o.top_k) or o.top_k < 0):
@@ -143,8 +146,9 @@ def _check(o: GenerationOptions) -> None:
         raise bad("top_p", "a number in (0, 1]")
     if o.min_p is not None and (not _is_number(o.min_p) or not 0 <= o.min_p <= 1):
         raise bad("min_p", "a number in [0, 1]")
-    if o.repetition_penalty is not None and (not _is_number(o.repetition_penalty) or o.repetition_penalty <= 0):
-        raise bad("repetition_penalty", "a number > 0 (1 means no penalty)")
+    if o.repetition_penalty is not None and (not _is_number(o.repetition_penalty) or o.repetition_penalty <= 0
+                                             or not math.isfinite(o.repetition_penalty)):
+        raise bad("repetition_penalty", "a finite number > 0 (1 means no penalty)")
     if o.no_repeat_ngram_size is not None and (not _is_int(o.no_repeat_ngram_size) or o.no_repeat_ngram_size < 0):
         raise bad("no_repeat_ngram_size", "an integer >= 0")
     if o.bad_words_ids is not None:
@@ -155,8 +159,8 @@ def _check(o: GenerationOptions) -> None:
             raise bad("bad_words_ids", "a non-empty list of non-empty lists of token ids")
     if not _is_int(o.num_beams) or o.num_beams < 1:
         raise bad("num_beams", "an integer >= 1")
-    if not _is_number(o.length_penalty):
-        raise bad("length_penalty", "a number")
+    if not _is_number(o.length_penalty) or not math.isfinite(o.length_penalty):
+        raise bad("length_penalty", "a finite number")
     if o.early_stopping not in (True, False, "never"):
         raise bad("early_stopping", 'True, False or "never"')
     if not _is_int(o.num_return_sequences) or o.num_return_sequences < 1:
@@ -173,10 +177,10 @@ def _check(o: GenerationOptions) -> None:
             raise bad(name, "a token id or a list of token ids")
     if o.pad_token_id is not None and not (_is_int(o.pad_token_id) and o.pad_token_id >= 0):
         raise bad("pad_token_id", "a token id")
-    if o.seed is not None and not _is_int(o.seed):
-        raise bad("seed", "an integer")
-    if o.max_time is not None and (not _is_number(o.max_time) or o.max_time <= 0):
-        raise bad("max_time", "a number of seconds > 0")
+    if o.seed is not None:
+        validation.seed(o.seed)
+    if o.max_time is not None and (not _is_number(o.max_time) or not 0 < o.max_time < math.inf):
+        raise bad("max_time", "a finite number of seconds > 0")
     if o.stop_strings is not None:
         if isinstance(o.stop_strings, str):
             o.stop_strings = [o.stop_strings]

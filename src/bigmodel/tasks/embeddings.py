@@ -101,7 +101,7 @@ def embed(
     if progress:
         from tqdm import tqdm
 
-        batches = tqdm(batches, desc="embed", unit="batch")
+        batches = tqdm(batches, desc="embed", unit="batch", leave=False)
     with torch.inference_mode():
         for start in batches:
             index = order[start : start + batch_size]

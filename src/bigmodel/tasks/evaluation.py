@@ -135,7 +135,7 @@ def evaluate_perplexity(
     if progress:
         from tqdm.auto import tqdm
 
-        ends = tqdm(ends, desc="perplexity", unit="window")
+        ends = tqdm(ends, desc="perplexity", unit="window", leave=False)
     scored_until = 1  # x_0 has no context: it is never scored
     was_training = network.training
     network.eval()

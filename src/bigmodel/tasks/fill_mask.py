@@ -60,7 +60,12 @@ def fill_mask(
     ids = enc["input_ids"]
     for i, t in enumerate(texts):
         if not bool((ids[i] == tok.mask_token_id).any()):
-            raise BigModelError(f"text {t!r} has no {tok.mask_token} token to fill")
+            where = f"text {i + 1} of {len(texts)}" if len(texts) > 1 else "the text"
+            shown = repr(t) if len(t) <= 60 else f"{t[:30]!r}...{t[-20:]!r} ({len(t):,} characters)"
+            if tok.mask_token in t:
+                raise BigModelError(f"{where} {shown}: its {tok.mask_token} lies beyond the model's "
+                                    f"{limit} tokens and was cut off; shorten the text before the mask")
+            raise BigModelError(f"{where} {shown} has no {tok.mask_token} token to fill")
     top_k = min(top_k, lm.config.vocab_size)
     device = lm.device
     with torch.inference_mode():

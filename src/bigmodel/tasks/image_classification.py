@@ -74,7 +74,7 @@ def predict_logits(model: BigModel, preprocessor: ImagePreprocessor, images: Seq
     chunks = []
     starts = range(0, len(images), batch_size)
     with torch.inference_mode():
-        for start in tqdm(starts, desc=desc, unit="batch", disable=not progress):
+        for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
             batch = images[start:start + batch_size]
             pixels = torch.stack([x if isinstance(x, torch.Tensor) else preprocessor.transform(x) for x in batch])
             pixels = pixels.to(device=model.device, dtype=model.dtype)

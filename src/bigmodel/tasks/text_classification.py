@@ -113,7 +113,7 @@ def predict_logits(
     if progress:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, desc=desc, unit="batch")
+        starts = tqdm(starts, desc=desc, unit="batch", leave=False)
     was_training = network.training
     network.eval()
     try:

@@ -251,12 +251,29 @@ def _check(config: Config) -> None:
             raise BigModelError(f"config train.{name} must be >= 0, got {getattr(t, name)}")
     if not t.lr > 0:
         raise BigModelError(f"config train.lr must be > 0, got {t.lr}")
+    _check_numbers(t)
     if t.dtype not in ("fp32", "bf16"):
         raise BigModelError(f'config train.dtype must be "fp32" or "bf16", got {t.dtype!r}')
     if t.distributed not in ("ddp", "fsdp"):
         raise BigModelError(f'config train.distributed must be "ddp" or "fsdp", got {t.distributed!r}')
     if config.data.seq_len < 2:
         raise BigModelError(f"config data.seq_len must be >= 2, got {config.data.seq_len}")
+
+
+def _check_numbers(t: TrainConfig) -> None:
+    """The optimizer's and the loop's numbers, in the ranges where they mean something."""
+    from .. import validation as v
+
+    v.positive(t.lr, "config train.lr")
+    v.number(t.beta1, "config train.beta1", low=0, high=1, high_open=True)
+    v.number(t.beta2, "config train.beta2", low=0, high=1, high_open=True)
+    v.positive(t.eps, "config train.eps")
+    v.non_negative(t.weight_decay, "config train.weight_decay")
+    v.number(t.min_lr_ratio, "config train.min_lr_ratio", low=0, high=1)
+    v.non_negative(t.max_grad_norm, "config train.max_grad_norm (0 = no clipping)")
+    v.non_negative(t.max_minutes, "config train.max_minutes (0 = no limit)")
+    v.non_negative(t.peak_gflops, "config train.peak_gflops (0 = measure)")
+    v.global_seed(t.seed, "config train.seed")
 
 
 def load_config(source: str | Path | dict[str, Any] | None = None, overrides: list[str] | None = None) -> Config:

@@ -23,8 +23,10 @@ import contextlib
 import json
 import math
 import os
+import pickle
 import random
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +37,8 @@ import torch
 import torch.distributed as dist
 
 from ..errors import BigModelError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, remove_stale_temporaries
+from ..paths import check_output_dir
 from .config import Config, load_config
 from .flops import PeakCheck, measure_peak_gflops
 from .objectives import Objective, get_objective
@@ -124,7 +127,7 @@ class Trainer:
         if self.distributed and not dist.is_initialized():
             dist.init_process_group("gloo" if not torch.cuda.is_available() else "nccl")
         self.is_main = self.rank == 0
-        self.out_dir = Path(t.out_dir)
+        self.out_dir = check_output_dir(t.out_dir, "config train.out_dir")
 
         self._seed_everything(t.seed)
         self.objective: Objective = get_objective(self.config.task.kind)(self.config)
@@ -134,6 +137,7 @@ class Trainer:
             if callback not in self.callbacks:
                 self.callbacks.append(callback)
         self.model = self.objective.build_model()
+        self._check_vocabulary()
         self.model.train()
         self.train_set, self.val_set = self.objective.build_datasets()
         self.sampler = EpochSampler(len(self.train_set), t.seed)
@@ -148,6 +152,17 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
 
     # -- set-up --------------------------------------------------------------------------
+    def _check_vocabulary(self) -> None:
+        """Every id the tokenizer can give must have a row in the model's embedding table."""
+        tok = self.objective.tokenizer
+        vocab = getattr(getattr(self.model, "config", None), "vocab_size", None)
+        if tok is None or not isinstance(vocab, int) or not hasattr(tok, "__len__"):
+            return
+        if len(tok) > vocab:
+            raise BigModelError(f"config model.config.vocab_size={vocab} is smaller than the tokenizer's "
+                                f"{len(tok)} ids; remove it (the tokenizer's size is the default) or use "
+                                f">= {len(tok)}")
+
     def _seed_everything(self, seed: int) -> None:
         random.seed(seed)
         np.random.seed(seed)
@@ -208,11 +223,50 @@ class Trainer:
     def train(self, resume: str | Path | bool | None = None) -> dict[str, Any]:
         """Run to ``train.max_steps``; returns the last train and evaluation figures."""
         t = self.config.train
+        created = not self.out_dir.exists()
         if resume:
-            self.load_checkpoint(self.out_dir if resume is True else resume)
+            self._resume(resume)
         if self.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            self._remove_leftovers()
             self._rewrite_metrics()
+        try:
+            return self._train_loop(t)
+        except BaseException:
+            # A run that fails before its first checkpoint leaves no half-made folder.
+            if self.is_main and created and not (self.out_dir / CHECKPOINTS / LATEST).is_file():
+                shutil.rmtree(self.out_dir, ignore_errors=True)
+            raise
+
+    def _resume(self, resume: str | Path | bool) -> None:
+        """``True``: the run's latest checkpoint, or a fresh start when it has none yet (a
+        restart loop that always passes --resume recovers from a kill before the first save);
+        ``"require"`` or a folder: that checkpoint must exist."""
+        if resume is True:
+            try:
+                find_checkpoint(self.out_dir)
+            except BigModelError:
+                if self.is_main:
+                    print(f"note: --resume: {self.out_dir} holds no checkpoint yet; starting from step 0",
+                          file=sys.stderr, flush=True)
+                return
+            self.load_checkpoint(self.out_dir)
+        elif resume == "require":
+            self.load_checkpoint(self.out_dir)
+        else:
+            self.load_checkpoint(resume)
+
+    def _remove_leftovers(self) -> None:
+        """Temporary files of a save that was killed (model, config, metrics; checkpoints)."""
+        remove_stale_temporaries(self.out_dir)
+        root = self.out_dir / CHECKPOINTS
+        if root.is_dir():
+            for stale in root.glob(".tmp-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            for folder in root.glob("step-*"):
+                remove_stale_temporaries(folder)
+
+    def _train_loop(self, t: Any) -> dict[str, Any]:
         flops = self.objective.flops_per_token(self.model)
         peak = t.peak_gflops or (measure_peak_gflops(torch.bfloat16 if t.dtype == "bf16" else torch.float32)
                                  if flops else 0.0)
@@ -259,6 +313,10 @@ class Trainer:
                     callback(self, row)
                 if out_of_time:
                     break
+        except BaseException:
+            if bar is not None:
+                bar.leave = False  # the error line follows; no finished-looking bar above it
+            raise
         finally:
             if bar is not None:
                 bar.close()
@@ -293,7 +351,8 @@ class Trainer:
             with (self.wrapped.no_sync() if skip_sync else contextlib.nullcontext()), self._autocast():
                 loss, metrics = self.objective.loss(self.wrapped, batch)
             if not torch.isfinite(loss):
-                raise RuntimeError(f"loss became {float(loss)} at step {step + 1}; lower train.lr or use fp32")
+                raise BigModelError(f"loss became {float(loss)} at step {step + 1} (train.lr={t.lr:g}); "
+                                    f"lower train.lr, or train in fp32")
             (loss / t.grad_accum).backward()
             total += loss.detach().float()
             for k, v in metrics.items():
@@ -470,8 +529,13 @@ class Trainer:
         try:
             state = torch.load(folder / STATE_FILE, weights_only=True)
             opt_state = torch.load(folder / OPTIMIZER_FILE, weights_only=True)
+        except pickle.UnpicklingError:
+            # torch's own message suggests weights_only=False, i.e. running the file's code: no.
+            raise BigModelError(f"checkpoint {folder} holds more than plain tensors and numbers; "
+                                f"refused to unpickle it (only checkpoints bigmodel wrote can resume)") from None
         except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: say which
-            raise BigModelError(f"checkpoint {folder} cannot be read ({type(exc).__name__}: {exc})") from None
+            reason = str(exc).splitlines()[0][:160] if str(exc) else ""
+            raise BigModelError(f"checkpoint {folder} cannot be read ({type(exc).__name__}: {reason})") from None
         self._check_same_model(folder, state)
         from ..nn.lora import ADAPTER_WEIGHTS, load_adapter, lora_layers
 
