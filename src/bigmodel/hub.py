@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import paths
 from .errors import BigModelError
 from .fileio import atomic_write, atomic_write_text
 from .generate.model_defaults import FILE_NAME as GENERATION_CONFIG_FILE
@@ -35,6 +36,7 @@ from .models.convert import (
 from .registry import PRESETS, Preset, get_preset, local_weights_dir, preset_names, require_preset
 
 HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+HF_ID_MAX = 96 + 1 + 96  # the Hub's limit on owner and repository names
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
           "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
 
@@ -55,9 +57,10 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
     """A local folder for ``name_or_path``, or a BigModelError saying why there is none."""
     text = str(name_or_path)
     path = Path(text).expanduser()
-    if path.is_dir():
+    # paths.is_dir / is_file: a name too long for the OS is "not found", not an OSError.
+    if paths.is_dir(path):
         return path
-    if path.is_file():
+    if paths.is_file(path):
         raise BigModelError(f"{text} is a file; a model is a folder with config.json and weights")
     preset = get_preset(text)
     if preset is not None:
@@ -68,8 +71,8 @@ def resolve_model_dir(name_or_path: str | Path) -> Path:
         if kind == "hub":
             return _from_hub_cache(hub_id, preset)
     # Anything that is not a plain "owner/name" id was meant as a path that does not exist.
-    if not HF_ID.match(text) or ".." in text:
-        raise BigModelError(f"model {text!r} not found: no such folder, and not a preset "
+    if not HF_ID.match(text) or ".." in text or len(text) > HF_ID_MAX:
+        raise BigModelError(f"model {text[:200]!r} not found: no such folder, and not a preset "
                             f"({', '.join(preset_names())})")
     return _from_hub_cache(text, None)
 
@@ -99,6 +102,7 @@ def read_config(directory: Path) -> dict[str, Any]:
     config_path = directory / "config.json"
     if not config_path.is_file():
         raise BigModelError(f"{directory} has no config.json; is it a model folder?")
+    paths.check_inside(directory, config_path.name, "config")
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -108,8 +112,13 @@ def read_config(directory: Path) -> dict[str, Any]:
     return config
 
 
-def read_weights(directory: Path) -> dict[str, Tensor]:
-    """The state dict stored in ``directory``, whatever the file layout."""
+def read_weights(directory: Path, *, trust_external_files: bool = False) -> dict[str, Tensor]:
+    """The state dict stored in ``directory``, whatever the file layout.
+
+    Files that resolve outside ``directory`` (a symlink, an index naming ``../x``) are refused
+    unless ``trust_external_files`` or ``BIGMODEL_TRUST_EXTERNAL_FILES=1`` (paths.check_inside).
+    """
+    trust = trust_external_files
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -118,19 +127,23 @@ def read_weights(directory: Path) -> dict[str, Tensor]:
     pickled = directory / "pytorch_model.bin"
     try:
         if single.is_file():
-            return load_file(str(single))
+            return load_file(str(paths.check_inside(directory, single.name, "weights file", trust=trust)))
         if index.is_file():
+            paths.check_inside(directory, index.name, "index", trust=trust)
             shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
             state: dict[str, Tensor] = {}
             for shard in shards:
-                state.update(load_file(str(directory / shard)))
+                if not isinstance(shard, str) or not shard:
+                    raise BigModelError(f"{index} names a shard {shard!r}; expected a file name")
+                state.update(load_file(str(paths.check_inside(directory, shard, "shard", trust=trust))))
             return state
     except SafetensorError as exc:
         raise BigModelError(f"weights in {directory} are not a readable safetensors file "
                             f"(truncated or corrupt): {exc}") from None
-    except (OSError, KeyError, json.JSONDecodeError) as exc:
+    except (OSError, KeyError, AttributeError, json.JSONDecodeError) as exc:
         raise BigModelError(f"cannot read the weights in {directory}: {exc}") from None
     if pickled.is_file():
+        paths.check_inside(directory, pickled.name, "weights file", trust=trust)
         try:
             state = torch.load(str(pickled), map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - any unpickling failure is the file's fault
@@ -158,11 +171,14 @@ def load(
     architecture: str | None = None,
     dtype: str | torch.dtype | None = None,
     device: str | torch.device | None = None,
+    trust_external_files: bool = False,
 ) -> BigModel:
     """Load a model: preset name, local HF folder, or HF id.
 
     ``architecture`` picks the class (e.g. "BertForMaskedLM" from a BertForPreTraining
     checkpoint); by default the one config.json names. The model is returned in eval mode.
+    Weight files that resolve outside the folder are refused unless ``trust_external_files``
+    (or ``BIGMODEL_TRUST_EXTERNAL_FILES=1``).
     """
     directory = resolve_model_dir(name_or_path)
     hf_config = read_config(directory)
@@ -181,7 +197,7 @@ def load(
     except (TypeError, ValueError) as exc:
         raise BigModelError(f"{directory / 'config.json'}: {exc}") from None
     model = cls(config)
-    state = read_weights(directory)
+    state = read_weights(directory, trust_external_files=trust_external_files)
     from_hf_state_dict(model, state, family_map, source_architecture=source_architecture,
                        source=str(directory))
     model.name_or_path = str(name_or_path)

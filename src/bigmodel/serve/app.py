@@ -45,6 +45,7 @@ import base64
 import collections
 import contextlib
 import json
+import logging
 import socket
 import struct
 import threading
@@ -67,6 +68,7 @@ from fastapi.responses import (
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ..errors import BigModelError, did_you_mean
 from ..generate.options import with_model_defaults
@@ -88,6 +90,7 @@ from .schemas import (
 )
 from .seq2seq import Seq2SeqEngine
 
+logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_BODY = 2 * 1024 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024  # an oversized body is read (and dropped) up to here, then cut
@@ -200,12 +203,18 @@ async def read_json(request: Request, schema: type[BaseModel], limit: int) -> An
     if declared is not None and declared.isdigit() and int(declared) > DRAIN_LIMIT:
         raise too_big
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > DRAIN_LIMIT:
-            break
-        if size <= limit:
-            chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > DRAIN_LIMIT:
+                break
+            if size <= limit:
+                chunks.append(chunk)
+    except ClientDisconnect:
+        # Nobody reads the answer; one log line, not starlette's re-raised traceback.
+        logger.info("%s %s: the client disconnected while sending the body", request.method, request.url.path)
+        raise APIError(400, "the client disconnected before the body was complete", "body",
+                       code="client_disconnected") from None
     if size > limit:
         raise too_big
     raw = b"".join(chunks)
@@ -797,8 +806,10 @@ class BackgroundServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
         self.host, self.port = host, int(self.sock.getsockname()[1])
+        from .http_guard import uvicorn_options
+
         config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=2,
-                                access_log=False)
+                                access_log=False, **uvicorn_options())
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

@@ -43,6 +43,7 @@ from ..generate.processors import LogitsProcessor, apply_processors, build_proce
 from ..generate.stop_text import StopText
 from ..generate.streaming import TextDeltas
 from ..nn.attention import KVCache
+from ..validation import MIN_TEMPERATURE
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ class SamplingParams:
 
     @property
     def greedy(self) -> bool:
-        return self.temperature == 0
+        # A temperature too small to divide logits by is the greedy limit (bigmodel.validation).
+        return self.temperature < MIN_TEMPERATURE
 
 
 @dataclass
@@ -106,6 +108,8 @@ class Slot:
         self.eos = set(eos_ids)
         self.cancelled = False
         self.finished = False
+        # Called once when the slot stops counting against max_concurrency (set by the engine).
+        self.on_release: Callable[[Slot], None] = lambda slot: None
         self.deltas = TextDeltas(tokenizer, skip_special_tokens=True)
         self.stop_text = StopText(params.stop)
         self.processors: list[LogitsProcessor] = build_processors(
@@ -124,6 +128,7 @@ class Slot:
     def cancel(self) -> None:
         """The client went away: the engine drops the slot before its next step."""
         self.cancelled = True
+        self.on_release(self)
 
     def choose(self, logits: Tensor) -> int:
         """logits (V,) float32 -> the next token, by this slot's rules."""
@@ -163,6 +168,8 @@ class Slot:
             if text:
                 self.sink(Delta(self.index, text))
         self.finished = True
+        # Released before the client can see Done: its next request must find the room free.
+        self.on_release(self)
         self.sink(Done(self.index, reason, len(self.prompt_ids), len(self.tokens), list(self.tokens)))
         return True
 
@@ -292,6 +299,9 @@ class BatchEngine:
         self.ttft_count = 0
         self._recent: collections.deque[tuple[float, int]] = collections.deque()  # (time, tokens) per step
         self._admitting: Slot | None = None  # popped from the queue, not yet in the batch
+        # Slots submitted and neither finished nor cancelled: what max_concurrency limits.
+        # Counted apart from waiting/active, which the loop empties only after its step.
+        self._live: set[Slot] = set()
 
     # -- requests ------------------------------------------------------------------------
     def check(self, prompt_len: int, max_new_tokens: int, field: str = "max_tokens") -> None:
@@ -313,17 +323,24 @@ class BatchEngine:
         with self._lock:
             if self._stopping:
                 raise QueueFull("the server is shutting down")
-            busy = len(self.waiting) + len(self.active)
+            busy = len(self._live)
             if busy + len(requests) > self.max_concurrency:
                 raise QueueFull(f"{busy} sequences are running or waiting (limit {self.max_concurrency}); "
                                 "retry shortly")
             slots = [Slot(ids, params, sink, self.tokenizer, self.eos_ids, i)
                      for i, (ids, params) in enumerate(requests)]
+            for slot in slots:
+                slot.on_release = self._release
+                self._live.add(slot)
             self.waiting.extend(slots)
             self._wake.notify()
         if self.autostart:
             self.start()
         return slots
+
+    def _release(self, slot: Slot) -> None:
+        with self._lock:
+            self._live.discard(slot)
 
     def recent_tokens_per_second(self, window: float = 10.0) -> float:
         now = time.monotonic()
@@ -430,6 +447,7 @@ class BatchEngine:
         for slot in slots:
             if not slot.finished:
                 slot.finished = True
+                slot.on_release(slot)
                 slot.sink(Done(slot.index, "error", len(slot.prompt_ids), len(slot.tokens), list(slot.tokens)))
 
     def _run(self) -> None:

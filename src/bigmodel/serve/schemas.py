@@ -19,6 +19,8 @@ from pydantic import (
     field_validator,
 )
 
+from ..validation import SEED_MAX, SEED_MIN
+
 MAX_N = 8  # choices per request
 MAX_STOP = 4  # stop strings per request, as OpenAI
 MAX_INPUTS = 2048  # texts per embeddings request, as OpenAI
@@ -46,7 +48,7 @@ class _Sampling(_Request):
     repetition_penalty: float | None = Field(default=None, gt=0.0)  # not OpenAI's
     n: int = Field(default=1, ge=1, le=MAX_N)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)  # what torch's generator takes
     stream: bool = False
     stream_options: StreamOptions | None = None
     presence_penalty: float = Field(default=0.0, ge=-2.0, le=2.0)
@@ -212,6 +214,15 @@ class ClassifyRequest(_Request):
     model: str | None = None
     text: NonEmpty | list[NonEmpty]
     top_k: int | None = Field(default=None, ge=1)
+
+    @field_validator("text")
+    @classmethod
+    def _texts(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and not value:
+            raise ValueError("must hold at least one text")
+        if isinstance(value, list) and len(value) > MAX_INPUTS:
+            raise ValueError(f"at most {MAX_INPUTS} texts per request")
+        return value
 
 
 class AttentionRequest(_Request):

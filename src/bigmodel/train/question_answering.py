@@ -1,0 +1,188 @@
+"""Fine-tuning extractive question answering: ``[task] kind = "question_answering"``.
+
+A pretrained BERT gets a span head (:class:`~bigmodel.models.bert.BertForQuestionAnswering`)
+and learns, for "[CLS] question [SEP] context-window [SEP]", where the answer starts and
+ends:
+
+    L = (CE(start_logits, i*) + CE(end_logits, j*)) / 2
+
+with i*, j* the answer's first and last token. A context longer than ``data.seq_len`` tokens
+is cut into windows sharing ``doc_stride`` tokens (as :func:`bigmodel.answer` does); a window
+that does not hold the whole answer is trained to point at [CLS] (i* = j* = 0), as
+transformers' ``run_qa.py`` does. Each evaluation also answers the validation questions with
+:func:`bigmodel.answer` and reports SQuAD's exact match and F1 (see
+:mod:`bigmodel.span_metrics`).
+
+Recipe::
+
+    [task]
+    kind = "question_answering"
+    [model]
+    pretrained = "tiny-bert-en"              # any bigmodel BERT, or a local HF folder
+    [data]
+    path = "train.json"                      # SQuAD v1.1 format
+    validation_path = "dev.json"             # or held out from path
+    seq_len = 384
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data.squad import QAExample, read_squad
+from ..errors import BigModelError
+from .objectives import Objective, register_objective
+
+ARCHITECTURE = "BertForQuestionAnswering"
+
+
+@dataclass
+class QuestionAnsweringOptions:
+    doc_stride: int = 128  # context tokens consecutive windows share
+    max_answer_len: int = 15  # longest answer, in tokens, at evaluation
+    validation_fraction: float = 0.1  # held out when data.validation_path is empty
+    split_seed: int = 0
+    max_eval_examples: int = 0  # questions answered per evaluation for EM/F1; 0 = all
+
+
+def answer_tokens(window: Any, start_char: int, end_char: int) -> tuple[int, int]:
+    """(first, last) token of the answer characters [start_char, end_char) in a window, or
+    (0, 0) ([CLS]) when the window does not hold the whole answer."""
+    context = [i for i, s in enumerate(window.sequence_ids) if s == 1]
+    offsets = window.offsets
+    if not context or offsets[context[0]][0] > start_char or offsets[context[-1]][1] < end_char:
+        return 0, 0
+    first = max(i for i in context if offsets[i][0] <= start_char)
+    last = min(i for i in context if offsets[i][1] >= end_char)
+    return first, max(first, last)
+
+
+class SpanFeatures:
+    """Every window of every example: (ids, type_ids, start token, end token)."""
+
+    def __init__(self, examples: list[QAExample], tokenizer: Any, seq_len: int, doc_stride: int) -> None:
+        from ..tasks.question_answering import context_windows
+
+        self.rows: list[tuple[list[int], list[int], int, int]] = []
+        for example in examples:
+            text, start = example.answers[0]
+            for window in context_windows(tokenizer, example.question, example.context, seq_len, doc_stride):
+                first, last = answer_tokens(window, start, start + len(text))
+                self.rows.append((window.ids, window.type_ids, first, last))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[list[int], list[int], int, int]:
+        return self.rows[i]
+
+
+def collate_spans(items: list[tuple[list[int], list[int], int, int]], pad_token_id: int) -> dict[str, Tensor]:
+    """Right-padded input_ids, token_type_ids, attention_mask (B, T); start/end_positions (B,)."""
+    width = max(len(ids) for ids, *_ in items)
+    ids = torch.full((len(items), width), pad_token_id, dtype=torch.long)
+    types = torch.zeros_like(ids)
+    mask = torch.zeros_like(ids)
+    for row, (token_ids, type_ids, _, _) in enumerate(items):
+        ids[row, :len(token_ids)] = torch.tensor(token_ids)
+        types[row, :len(type_ids)] = torch.tensor(type_ids)
+        mask[row, :len(token_ids)] = 1
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask,
+            "start_positions": torch.tensor([s for *_, s, _ in items]),
+            "end_positions": torch.tensor([e for *_, e in items])}
+
+
+@register_objective
+class QuestionAnswering(Objective):
+    """Span extraction on SQuAD-format JSON, scored by exact match and F1."""
+
+    name = "question_answering"
+    default_architecture = ARCHITECTURE
+    Options = QuestionAnsweringOptions
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        o = self.options
+        if not config.model.pretrained:
+            raise BigModelError('config model.pretrained is empty: name the BERT to fine-tune, e.g. "tiny-bert-en"')
+        if not config.data.path:
+            raise BigModelError("config data.path is empty: point it at a SQuAD-format .json file")
+        if o.doc_stride < 0 or o.max_answer_len < 1 or o.max_eval_examples < 0:
+            raise BigModelError("config task.doc_stride and task.max_eval_examples must be >= 0 and "
+                                "task.max_answer_len >= 1")
+        if not 0 < o.validation_fraction < 1:
+            raise BigModelError(f"config task.validation_fraction must be in (0, 1), got {o.validation_fraction}")
+        self.train_examples = read_squad(config.data.path)
+        if config.data.validation_path:
+            self.validation_examples = read_squad(config.data.validation_path)
+        else:
+            order = list(range(len(self.train_examples)))
+            random.Random(o.split_seed).shuffle(order)
+            held = max(1, round(o.validation_fraction * len(order)))
+            if held >= len(order):
+                raise BigModelError(f"{config.data.path} has {len(order)} questions: too few to hold out a "
+                                    f"validation share; set data.validation_path")
+            self.validation_examples = [self.train_examples[i] for i in order[:held]]
+            self.train_examples = [self.train_examples[i] for i in order[held:]]
+        self.network: Any = None
+
+    def build_tokenizer(self) -> Any:
+        from ..tasks.common import resolve_tokenizer_source
+        from ..tokenizers import load_tokenizer
+
+        return load_tokenizer(self.config.data.tokenizer or resolve_tokenizer_source(self.config.model.pretrained))
+
+    def build_model(self) -> Any:
+        from ..hub import load
+
+        architecture = self.config.model.architecture or ARCHITECTURE
+        if architecture != ARCHITECTURE:
+            raise BigModelError(f"model.architecture {architecture!r}: question answering trains {ARCHITECTURE}")
+        model = load(self.config.model.pretrained, architecture=ARCHITECTURE).train()
+        if model.family != "bert":
+            raise BigModelError(f"model.pretrained {self.config.model.pretrained!r} is not a BERT")
+        if self.config.data.seq_len > model.config.max_seq_len:
+            raise BigModelError(f"config data.seq_len={self.config.data.seq_len} exceeds the model's context "
+                                f"of {model.config.max_seq_len}")
+        self.network = model
+        return model
+
+    def _stride(self) -> int:
+        return min(self.options.doc_stride, self.config.data.seq_len // 2)
+
+    def build_datasets(self) -> tuple[Any, Any | None]:
+        seq_len = self.config.data.seq_len
+        train = SpanFeatures(self.train_examples, self.tokenizer, seq_len, self._stride())
+        validation = SpanFeatures(self.validation_examples, self.tokenizer, seq_len, self._stride())
+        return train, validation
+
+    def collate(self, items: list[Any], rng: np.random.Generator) -> dict[str, Tensor]:
+        return collate_spans(items, self.tokenizer.pad_token_id or 0)
+
+    def count_tokens(self, batch: dict[str, Tensor]) -> int:
+        return int(batch["attention_mask"].sum())
+
+    def answer_validation(self, model: Any = None) -> dict[str, float]:
+        """SQuAD exact match and F1 (percent) of ``model`` on the validation questions."""
+        from ..span_metrics import squad_scores
+        from ..tasks.question_answering import answer
+
+        model = model if model is not None else self.network
+        limit = self.options.max_eval_examples or len(self.validation_examples)
+        examples = self.validation_examples[:limit]
+        predictions = [answer(e.question, e.context, model, tokenizer=self.tokenizer,
+                              max_seq_len=self.config.data.seq_len, doc_stride=self._stride(),
+                              max_answer_len=self.options.max_answer_len)["answer"] for e in examples]
+        return squad_scores(predictions, [[text for text, _ in e.answers] for e in examples])
+
+    def summarize(self, metrics: dict[str, float]) -> dict[str, float]:
+        return metrics | (self.answer_validation() if self.network is not None else {})
+
+
+__all__ = ["QuestionAnswering", "QuestionAnsweringOptions", "SpanFeatures", "answer_tokens", "collate_spans"]

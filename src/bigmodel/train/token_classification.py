@@ -1,0 +1,222 @@
+"""Fine-tuning a token classifier (NER): ``[task] kind = "token_classification"``.
+
+A pretrained BERT gets a linear head on every token
+(:class:`~bigmodel.models.bert.BertForTokenClassification`) and learns the BIO tag of each
+word of CoNLL-style sentences (see :mod:`bigmodel.data.conll`). A word may become several
+sub-tokens; its tag is the label of the first and the rest get -100, so that
+
+    L = -(1/|F|) Σ_{i∈F} log softmax(W h_i + b)[y_i]        F = first sub-tokens of words
+
+Each evaluation tags the validation sentences (a word's tag = the argmax at its first
+sub-token) and reports entity-level precision, recall and F1 as seqeval defines them (see
+:mod:`bigmodel.span_metrics`).
+
+Recipe::
+
+    [task]
+    kind = "token_classification"
+    [model]
+    pretrained = "tiny-bert-en"
+    [data]
+    path = "train.conll"                     # "token tag" per line, blank line between sentences
+    validation_path = "dev.conll"            # or held out from path
+    seq_len = 128
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..data.conll import TaggedSentence, label_list, read_conll
+from ..errors import BigModelError
+from .objectives import Objective, register_objective
+
+ARCHITECTURE = "BertForTokenClassification"
+IGNORE = -100
+
+
+@dataclass
+class TokenClassificationOptions:
+    validation_fraction: float = 0.1  # held out when data.validation_path is empty
+    split_seed: int = 0
+    max_eval_examples: int = 0  # sentences tagged per evaluation for entity F1; 0 = all
+
+
+def encode_words(tokenizer: Any, words: list[str], seq_len: int) -> Any:
+    """[CLS] sub-tokens of ``words`` [SEP], cut to ``seq_len``; ``word_ids`` map tokens to words."""
+    backend = tokenizer.backend
+    bare = backend.encode(words, is_pretokenized=True, add_special_tokens=False)
+    bare.truncate(max(1, seq_len - tokenizer.num_special_tokens_to_add(False)))
+    return backend.post_process(bare, None, True)
+
+
+def first_subtoken_labels(word_ids: list[int | None], word_labels: list[int]) -> list[int]:
+    """A word's label at its first sub-token, -100 everywhere else (special tokens included)."""
+    out, previous = [], None
+    for word in word_ids:
+        out.append(word_labels[word] if word is not None and word != previous else IGNORE)
+        previous = word
+    return out
+
+
+class TaggedFeatures:
+    """Sentences tokenized once: item i = (ids, labels per token)."""
+
+    def __init__(self, sentences: list[TaggedSentence], label2id: dict[str, int], tokenizer: Any,
+                 seq_len: int) -> None:
+        self.rows: list[tuple[list[int], list[int]]] = []
+        for sentence in sentences:
+            encoding = encode_words(tokenizer, sentence.tokens, seq_len)
+            labels = first_subtoken_labels(encoding.word_ids, [label2id[t] for t in sentence.tags])
+            self.rows.append((encoding.ids, labels))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[list[int], list[int]]:
+        return self.rows[i]
+
+
+def collate_tagged(items: list[tuple[list[int], list[int]]], pad_token_id: int) -> dict[str, Tensor]:
+    """Right-padded input_ids, attention_mask, labels (-100 at padding) (B, T)."""
+    width = max(len(ids) for ids, _ in items)
+    ids = torch.full((len(items), width), pad_token_id, dtype=torch.long)
+    labels = torch.full_like(ids, IGNORE)
+    mask = torch.zeros_like(ids)
+    for row, (token_ids, token_labels) in enumerate(items):
+        ids[row, :len(token_ids)] = torch.tensor(token_ids)
+        labels[row, :len(token_labels)] = torch.tensor(token_labels)
+        mask[row, :len(token_ids)] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def build_tagger(pretrained: str, id2label: dict[int, str]) -> Any:
+    """A pretrained BERT body with a fresh token head sized for ``id2label`` (training mode)."""
+    from ..hub import model_class, read_config, read_weights, resolve_model_dir
+    from ..models.convert import family_for_model_type, from_hf_state_dict
+
+    directory = resolve_model_dir(pretrained)
+    hf_config = read_config(directory)
+    family_map = family_for_model_type(hf_config.get("model_type", ""))
+    if family_map.family != "bert":
+        raise BigModelError(f"model.pretrained {pretrained!r} is a {family_map.family} model; token "
+                            f"classification fine-tunes a BERT")
+    source = (hf_config.get("architectures") or ["BertModel"])[0]
+    config = family_map.config_from_hf(hf_config).replace(id2label=id2label, num_labels=len(id2label))
+    model = model_class(family_map, ARCHITECTURE)(config)
+    state = read_weights(directory)
+    if source in (ARCHITECTURE, "BertForSequenceClassification"):
+        # A head for another label set (or sentences, not tokens) does not fit: start it afresh.
+        state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
+        source = "pretrained body"
+    from_hf_state_dict(model, state, family_map, source_architecture=source, source=str(directory))
+    model.name_or_path = str(pretrained)
+    return model.train()
+
+
+@register_objective
+class TokenClassification(Objective):
+    """BIO tagging on CoNLL-style files, scored by entity-level F1."""
+
+    name = "token_classification"
+    default_architecture = ARCHITECTURE
+    Options = TokenClassificationOptions
+
+    def __init__(self, config: Any) -> None:
+        super().__init__(config)
+        o = self.options
+        if not config.model.pretrained:
+            raise BigModelError('config model.pretrained is empty: name the BERT to fine-tune, e.g. "tiny-bert-en"')
+        if not config.data.path:
+            raise BigModelError("config data.path is empty: point it at a CoNLL-style file (token tag per line)")
+        if o.max_eval_examples < 0:
+            raise BigModelError("config task.max_eval_examples must be >= 0")
+        if not 0 < o.validation_fraction < 1:
+            raise BigModelError(f"config task.validation_fraction must be in (0, 1), got {o.validation_fraction}")
+        self.train_sentences = read_conll(config.data.path)
+        if config.data.validation_path:
+            self.validation_sentences = read_conll(config.data.validation_path)
+        else:
+            order = list(range(len(self.train_sentences)))
+            random.Random(o.split_seed).shuffle(order)
+            held = max(1, round(o.validation_fraction * len(order)))
+            if held >= len(order):
+                raise BigModelError(f"{config.data.path} has {len(order)} sentences: too few to hold out a "
+                                    f"validation share; set data.validation_path")
+            self.validation_sentences = [self.train_sentences[i] for i in order[:held]]
+            self.train_sentences = [self.train_sentences[i] for i in order[held:]]
+        self.labels = label_list(self.train_sentences)
+        unseen = sorted({t for s in self.validation_sentences for t in s.tags} - set(self.labels))
+        if unseen:
+            raise BigModelError(f"validation tags {unseen[:5]} never occur in the training file {config.data.path}")
+        self.label2id = {t: i for i, t in enumerate(self.labels)}
+        self.network: Any = None
+
+    def build_tokenizer(self) -> Any:
+        from ..tasks.common import resolve_tokenizer_source
+        from ..tokenizers import load_tokenizer
+
+        return load_tokenizer(self.config.data.tokenizer or resolve_tokenizer_source(self.config.model.pretrained))
+
+    def build_model(self) -> Any:
+        architecture = self.config.model.architecture or ARCHITECTURE
+        if architecture != ARCHITECTURE:
+            raise BigModelError(f"model.architecture {architecture!r}: token classification trains {ARCHITECTURE}")
+        model = build_tagger(self.config.model.pretrained, dict(enumerate(self.labels)))
+        if self.config.data.seq_len > model.config.max_seq_len:
+            raise BigModelError(f"config data.seq_len={self.config.data.seq_len} exceeds the model's context "
+                                f"of {model.config.max_seq_len}")
+        self.network = model
+        return model
+
+    def build_datasets(self) -> tuple[Any, Any | None]:
+        seq_len = self.config.data.seq_len
+        return (TaggedFeatures(self.train_sentences, self.label2id, self.tokenizer, seq_len),
+                TaggedFeatures(self.validation_sentences, self.label2id, self.tokenizer, seq_len))
+
+    def collate(self, items: list[Any], rng: np.random.Generator) -> dict[str, Tensor]:
+        return collate_tagged(items, self.tokenizer.pad_token_id or 0)
+
+    def count_tokens(self, batch: dict[str, Tensor]) -> int:
+        return int(batch["attention_mask"].sum())
+
+    def predict_tags(self, model: Any, sentence: TaggedSentence) -> list[str]:
+        """A tag per word: the argmax at its first sub-token ("O" for a word cut off or empty)."""
+        encoding = encode_words(self.tokenizer, sentence.tokens, self.config.data.seq_len)
+        with torch.inference_mode():
+            logits = model(torch.tensor([encoding.ids], device=model.device)).logits[0]
+        best = logits.argmax(-1).tolist()
+        tags = ["O"] * len(sentence.tokens)
+        for i, label in enumerate(first_subtoken_labels(encoding.word_ids, list(range(len(sentence.tokens))))):
+            if label != IGNORE:
+                tags[label] = self.labels[best[i]]
+        return tags
+
+    def tag_validation(self, model: Any = None) -> dict[str, float]:
+        """Entity precision, recall and F1 (fractions) of ``model`` on the validation sentences."""
+        from ..span_metrics import entity_scores
+
+        model = model if model is not None else self.network
+        limit = self.options.max_eval_examples or len(self.validation_sentences)
+        sentences = self.validation_sentences[:limit]
+        was_training = model.training
+        model.eval()
+        try:
+            predicted = [self.predict_tags(model, s) for s in sentences]
+        finally:
+            model.train(was_training)
+        scores = entity_scores([s.tags for s in sentences], predicted)
+        return {f"entity_{k}": v for k, v in scores.items()}
+
+    def summarize(self, metrics: dict[str, float]) -> dict[str, float]:
+        return metrics | (self.tag_validation() if self.network is not None else {})
+
+
+__all__ = ["TaggedFeatures", "TokenClassification", "TokenClassificationOptions", "build_tagger",
+           "collate_tagged", "encode_words", "first_subtoken_labels"]
