@@ -351,7 +351,7 @@ class Trainer:
             with (self.wrapped.no_sync() if skip_sync else contextlib.nullcontext()), self._autocast():
                 loss, metrics = self.objective.loss(self.wrapped, batch)
             if not torch.isfinite(loss):
-                raise BigModelError(f"loss became {float(loss)} at step {step + 1} (train.lr={t.lr:g}); "
+                raise BigModelError(f"loss became {float(loss.detach())} at step {step + 1} (train.lr={t.lr:g}); "
                                     f"lower train.lr, or train in fp32")
             (loss / t.grad_accum).backward()
             total += loss.detach().float()
