@@ -113,6 +113,37 @@ def read_config(directory: Path) -> dict[str, Any]:
 
 
 def read_weights(directory: Path, *, trust_external_files: bool = False) -> dict[str, Tensor]:
+    """The state dict of ``directory``: its own tensors over those of its ``base_model``, if any.
+
+    A folder whose config.json names a ``base_model`` (a preset or a folder) ships only the
+    tensors it trained; ``base_model_tensors`` lists the keys read from the base instead
+    (tiny-bert-en: its frozen embeddings and lower layers are all-minilm-l6-v2's, in a package).
+    """
+    state = _read_weight_files(directory, trust_external_files=trust_external_files)
+    config_path = directory / "config.json"
+    config = read_config(directory) if config_path.is_file() else {}
+    base, keys = config.get("base_model"), config.get("base_model_tensors", [])
+    if base is None:
+        return state
+    if not isinstance(base, str) or not base.strip() or not isinstance(keys, list):
+        raise BigModelError(f"{config_path}: base_model must name a model (a preset or a folder) and "
+                            f"base_model_tensors list the keys taken from it")
+    base_dir = resolve_model_dir(base)
+    if base_dir.resolve() == directory.resolve():
+        raise BigModelError(f"{config_path}: base_model {base!r} is this folder itself")
+    base_state = read_weights(base_dir, trust_external_files=trust_external_files)
+    for key in keys:
+        # A body-only base lacks the "bert."-style prefix of the head model trained on it.
+        bare = next((key.removeprefix(m.body_prefix) for m in _family_maps()
+                     if key.startswith(m.body_prefix)), key)
+        tensor = base_state.get(key, base_state.get(bare))
+        if tensor is None:
+            raise BigModelError(f"{config_path}: base_model {base!r} has no tensor {key!r}")
+        state.setdefault(key, tensor)
+    return state
+
+
+def _read_weight_files(directory: Path, *, trust_external_files: bool = False) -> dict[str, Tensor]:
     """The state dict stored in ``directory``, whatever the file layout.
 
     Files that resolve outside ``directory`` (a symlink, an index naming ``../x``) are refused
