@@ -4,6 +4,9 @@
     python benchmarks/decoding_loops.py --models tiny-gpt-zh --sweep
     python benchmarks/decoding_loops.py --settings '{"do_sample": true, "top_p": 0.9}'
 
+``--settings`` and the sweep's rows are measured alone (nothing filled in from the model's
+generation_config.json); "defaults" is what a user gets with no option given.
+
 For each model, 20 prompts (Bible-style for tiny-gpt-en, review-style for tiny-gpt-zh) get a
 60-token continuation per seed (seeds 0..4; greedy needs one). A continuation *loops* when
 one 4-gram of its units repeats: units are lower-cased words, each Chinese character one
@@ -21,6 +24,7 @@ documents) and scored in non-overlapping 128-token windows.
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
 import json
 import math
@@ -82,13 +86,17 @@ def measure(name: str, settings: dict[str, Any] | None, seeds: list[int]) -> dic
     prompts = PROMPTS[name]
     chosen = settings if settings is not None else (
         model.generation_config.to_dict() if model.generation_config is not None else {})
+    target: Any = name
+    if settings is not None:  # measured alone: no option filled in from the model's file
+        target = copy.deepcopy(model)
+        target.generation_config = None
     sampling = bool(chosen.get("do_sample"))
     unit_loops = token_loops = new_tokens = 0
     nll, counted = 0.0, 0
     texts: list[str] = []
     start = time.perf_counter()
     for seed in seeds if sampling else seeds[:1]:
-        outs = bm.generate(prompts, model=name, max_new_tokens=NEW_TOKENS, seed=seed, **(settings or {}))
+        outs = bm.generate(prompts, model=target, max_new_tokens=NEW_TOKENS, seed=seed, **(settings or {}))
         for prompt, text in zip(prompts, outs, strict=True):
             ids = tok.encode(text, add_special_tokens=False)
             unit_loops += repeats_ngram(text_units(text), NGRAM)
@@ -140,7 +148,8 @@ def validation(name: str, windows: int) -> dict[str, Any]:
 
 
 def sweep_grid() -> list[dict[str, Any]]:
-    grid: list[dict[str, Any]] = [{"do_sample": False}, {"do_sample": False, "repetition_penalty": 1.3}]
+    grid: list[dict[str, Any]] = [{"do_sample": False, "repetition_penalty": 1.3}]
+    grid += [{"do_sample": True, "temperature": t, "top_p": 0.9, "top_k": 40} for t in (0.7, 0.8)]
     for t, p, r in itertools.product((0.7, 0.8, 0.9), (0.9, 0.95), (1.1, 1.2, 1.3)):
         grid.append({"do_sample": True, "temperature": t, "top_p": p, "top_k": 40, "repetition_penalty": r})
     return grid
