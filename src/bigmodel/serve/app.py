@@ -152,14 +152,14 @@ def _capabilities(model: Any, role: str) -> list[str]:
         return [GENERATE]
     if family == "bert" and hasattr(model, "mlm_head"):
         return [FILL_MASK, ATTENTION]
-    raise BigModelError(f"--model {getattr(model, 'name_or_path', '?')}: the server generates with a GPT or a "
-                        "seq2seq Transformer and "
-                        f"fills masks with a BERT masked LM; this is {type(model).__name__} "
     from .task_routes import task_capabilities
 
     span_tasks = task_capabilities(model)  # question answering, token classification
     if span_tasks:
         return span_tasks
+    raise BigModelError(f"--model {getattr(model, 'name_or_path', '?')}: the server generates with a GPT or a "
+                        "seq2seq Transformer and "
+                        f"fills masks with a BERT masked LM; this is {type(model).__name__} "
                         "(use --embedding-model or --classifier for other roles)")
 
 
@@ -771,6 +771,10 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
 
         return JSONResponse({"model": m.id, **(await asyncio.to_thread(work))})
 
+    from .task_routes import add_task_routes
+
+    add_task_routes(app, registry, limit)
+
     # -- the playground ------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
     async def playground() -> FileResponse:
@@ -779,10 +783,6 @@ def create_app(models: list[str] | None = None, *, embedding_models: list[str] |
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
 
-
-    from .task_routes import add_task_routes
-
-    add_task_routes(app, registry, limit)
 
 # -- running it ------------------------------------------------------------------------------
 
