@@ -33,6 +33,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "TransformerConfig": ("bigmodel.models.transformer", "TransformerConfig"),
     "ResNetConfig": ("bigmodel.models.resnet", "ResNetConfig"),
     "ResNetForImageClassification": ("bigmodel.models.resnet", "ResNetForImageClassification"),
+    "GenerationConfig": ("bigmodel.generate.model_defaults", "GenerationConfig"),
     # tasks
     "generate": ("bigmodel.tasks.generation", "generate"),
     "stream": ("bigmodel.tasks.generation", "stream"),
