@@ -7,6 +7,8 @@ traversal is an unknown model (400), whatever folders exist around the server.
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -68,14 +70,49 @@ CASES: list[tuple[str, str, bytes]] = [
     ("chat content of the wrong type", "/v1/chat/completions",
      json.dumps({"model": "tiny-gpt-en", "messages": [{"role": "user", "content": 5}]}).encode()),
     ("chat empty messages", "/v1/chat/completions", json.dumps({"model": "tiny-gpt-en", "messages": []}).encode()),
+    # Reliability II: numbers beyond what the server can take are 400s, never 500s
+    ("seed beyond 64 bits", "/v1/completions", body(seed=2**64, temperature=1)),
+    ("seed below -2**63", "/v1/completions", body(seed=-(2**63) - 1, temperature=1)),
+    ("seed 2**200", "/v1/completions", body(seed=2**200, temperature=1)),
+    ("seed float", "/v1/completions", body(seed=1.5)),
+    ("temperature 1e400 (inf)", "/v1/completions", b'{"model": "tiny-gpt-en", "prompt": "x", "temperature": 1e400}'),
+    ("repetition_penalty Infinity", "/v1/completions",
+     b'{"model": "tiny-gpt-en", "prompt": "x", "repetition_penalty": Infinity}'),
+    ("max_tokens 10**30", "/v1/completions", body(max_tokens=10**30)),
+    ("n beyond the limit", "/v1/completions", body(n=10**6)),
+    ("top_k huge negative", "/v1/completions", body(top_k=-(2**70))),
+    ("classify an empty list", "/v1/classify", json.dumps({"text": []}).encode()),
+    ("classify an empty text in a list", "/v1/classify", json.dumps({"text": ["ok", ""]}).encode()),
+    ("classify too many texts", "/v1/classify", json.dumps({"text": ["a"] * 2049}).encode()),
+    ("classify a number", "/v1/classify", json.dumps({"text": 5}).encode()),
+    ("classify top_k zero", "/v1/classify", json.dumps({"text": "ok", "top_k": 0}).encode()),
 ]
 
 
+TINY_BERT = Path(__file__).resolve().parents[2] / "src/bigmodel/assets/models/tiny-bert-en"
+
+
 @pytest.fixture(scope="module")
-def server():
+def classifier(tmp_path_factory) -> Path:
+    """A random two-label classifier with tiny-bert-en's tokenizer (shapes are all that matter)."""
+    from bigmodel.models.bert import BertConfig, BertForSequenceClassification
+
+    folder = tmp_path_factory.mktemp("classifier") / "tiny-classifier"
+    torch.manual_seed(0)
+    vocab = json.loads((TINY_BERT / "config.json").read_text())["vocab_size"]
+    config = BertConfig(vocab_size=vocab, max_seq_len=64, d_model=16, n_layers=1, n_heads=2, d_ff=32,
+                        id2label={0: "negative", 1: "positive"})
+    BertForSequenceClassification(config).save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(TINY_BERT / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def server(classifier):
     from bigmodel.serve.app import BackgroundServer, create_app
 
-    app = create_app(["tiny-gpt-en"], max_batch_size=2, max_concurrency=4)
+    app = create_app(["tiny-gpt-en"], classifiers=[str(classifier)], max_batch_size=2, max_concurrency=8)
     with BackgroundServer(app) as running:
         yield running
 
@@ -98,3 +135,23 @@ def test_serve_binds_loopback_unless_told_otherwise() -> None:
     from bigmodel.cli import build_parser
 
     assert build_parser().parse_args(["serve", "--model", "tiny-gpt-en"]).host == "127.0.0.1"
+
+
+def test_a_tiny_temperature_answers_like_temperature_zero(server) -> None:
+    greedy = httpx.post(server.url + "/v1/completions", json=GOOD | {"max_tokens": 4}, timeout=60)
+    tiny = httpx.post(server.url + "/v1/completions", json=GOOD | {"max_tokens": 4, "temperature": 1e-45,
+                                                                    "seed": 2**64 - 1}, timeout=60)
+    assert tiny.status_code == 200, tiny.text[:300]
+    assert tiny.json()["choices"][0]["text"] == greedy.json()["choices"][0]["text"]
+
+
+def test_a_sequential_client_never_sees_a_503(server) -> None:
+    """Alternating n=1 and n=8 (the whole max_concurrency) one after another: the room a
+    finished request held is free as soon as its answer has arrived."""
+    statuses = []
+    for i in range(20):
+        n = 8 if i % 2 else 1
+        r = httpx.post(server.url + "/v1/completions",
+                       json=GOOD | {"n": n, "temperature": 1, "seed": i, "max_tokens": 2}, timeout=60)
+        statuses.append(r.status_code)
+    assert statuses == [200] * 20, statuses

@@ -45,7 +45,7 @@ class _Sampling(_Request):
     temperature: float = Field(default=1.0, ge=0.0, le=2.0)
     top_p: float = Field(default=1.0, ge=0.0, le=1.0)
     top_k: int = Field(default=0, ge=0)  # not OpenAI's; 0 = off
-    repetition_penalty: float | None = Field(default=None, gt=0.0)  # not OpenAI's
+    repetition_penalty: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)  # not OpenAI's
     n: int = Field(default=1, ge=1, le=MAX_N)
     stop: str | list[str] | None = None
     seed: int | None = Field(default=None, ge=SEED_MIN, le=SEED_MAX)  # what torch's generator takes
