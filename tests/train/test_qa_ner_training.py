@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import bigmodel as bm
+from bigmodel.cli import main
 from bigmodel.errors import BigModelError
 from bigmodel.models.bert import BertConfig, BertModel
 from bigmodel.span_metrics import bio_entities, entity_scores, normalize_answer, squad_scores
@@ -70,7 +71,7 @@ def _recipe(kind, base, train, validation, out, steps, **task) -> dict:
                       "peak_gflops": 1000.0, "num_threads": 1}}
 
 
-def test_question_answering_finetune_raises_f1(base_bert, tmp_path) -> None:
+def test_question_answering_finetune_raises_f1(base_bert, tmp_path, capsys) -> None:
     squad_file(tmp_path / "train.json", 400, seed=1)
     squad_file(tmp_path / "dev.json", 40, seed=2)
     trainer = Trainer(_recipe("question_answering", base_bert, tmp_path / "train.json",
@@ -84,9 +85,12 @@ def test_question_answering_finetune_raises_f1(base_bert, tmp_path) -> None:
     context = "Moses had gold and dwelt in Egypt."
     got = bm.answer("Where dwelt Moses?", context, model=tmp_path / "qa")
     assert got["answer"] == "Egypt" and got["start"] == context.index("Egypt")
+    assert main(["eval", "--model", str(tmp_path / "qa"), "--data", str(tmp_path / "dev.json"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["questions"] == 40 and report["f1"] == pytest.approx(after["f1"])
 
 
-def test_token_classification_finetune_raises_entity_f1(base_bert, tmp_path) -> None:
+def test_token_classification_finetune_raises_entity_f1(base_bert, tmp_path, capsys) -> None:
     conll_file(tmp_path / "train.conll", 300, seed=1)
     conll_file(tmp_path / "dev.conll", 40, seed=2)
     trainer = Trainer(_recipe("token_classification", base_bert, tmp_path / "train.conll",
@@ -100,6 +104,9 @@ def test_token_classification_finetune_raises_entity_f1(base_bert, tmp_path) -> 
     groups = bm.tag("Moses went from Egypt unto Zion with Aaron the priest", model=tmp_path / "ner")
     assert [g["entity_group"] for g in groups] == ["PER", "LOC", "LOC", "PER"]
     assert groups[-1]["word"] == "aaron the priest"
+    assert main(["eval", "--model", str(tmp_path / "ner"), "--data", str(tmp_path / "dev.conll"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["sentences"] == 40 and report["f1"] == pytest.approx(after["entity_f1"])
 
 
 @pytest.mark.parametrize(("write", "message"), [

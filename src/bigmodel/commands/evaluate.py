@@ -41,6 +41,16 @@ def run(args: argparse.Namespace) -> int:
     from ..tasks.evaluation import evaluate_classifier, evaluate_perplexity, format_confusion_matrix
 
     adapter_only = _is_adapter_folder(args.model)
+    if not adapter_only:
+        from ..tasks.span_evaluation import evaluate_span_task, format_span_report
+
+        span_report = evaluate_span_task(args.model, args.data)  # None unless a QA or NER model
+        if span_report is not None:
+            if args.json:
+                print_json(span_report)
+            else:
+                print(format_span_report(span_report))
+            return 0
     if not adapter_only and get_model(args.model).architecture == "GPT2LMHeadModel":
         result = evaluate_perplexity(args.model, args.data, window=args.window, stride=args.stride, progress=True)
         if args.json:

@@ -35,10 +35,10 @@ from torch import Tensor
 
 from ..data.conll import TaggedSentence, label_list, read_conll
 from ..errors import BigModelError
+from ..tasks.span_evaluation import IGNORE, encode_words, first_subtoken_labels, word_tags
 from .objectives import Objective, register_objective
 
 ARCHITECTURE = "BertForTokenClassification"
-IGNORE = -100
 
 
 @dataclass
@@ -46,23 +46,6 @@ class TokenClassificationOptions:
     validation_fraction: float = 0.1  # held out when data.validation_path is empty
     split_seed: int = 0
     max_eval_examples: int = 0  # sentences tagged per evaluation for entity F1; 0 = all
-
-
-def encode_words(tokenizer: Any, words: list[str], seq_len: int) -> Any:
-    """[CLS] sub-tokens of ``words`` [SEP], cut to ``seq_len``; ``word_ids`` map tokens to words."""
-    backend = tokenizer.backend
-    bare = backend.encode(words, is_pretokenized=True, add_special_tokens=False)
-    bare.truncate(max(1, seq_len - tokenizer.num_special_tokens_to_add(False)))
-    return backend.post_process(bare, None, True)
-
-
-def first_subtoken_labels(word_ids: list[int | None], word_labels: list[int]) -> list[int]:
-    """A word's label at its first sub-token, -100 everywhere else (special tokens included)."""
-    out, previous = [], None
-    for word in word_ids:
-        out.append(word_labels[word] if word is not None and word != previous else IGNORE)
-        previous = word
-    return out
 
 
 class TaggedFeatures:
@@ -186,18 +169,6 @@ class TokenClassification(Objective):
     def count_tokens(self, batch: dict[str, Tensor]) -> int:
         return int(batch["attention_mask"].sum())
 
-    def predict_tags(self, model: Any, sentence: TaggedSentence) -> list[str]:
-        """A tag per word: the argmax at its first sub-token ("O" for a word cut off or empty)."""
-        encoding = encode_words(self.tokenizer, sentence.tokens, self.config.data.seq_len)
-        with torch.inference_mode():
-            logits = model(torch.tensor([encoding.ids], device=model.device)).logits[0]
-        best = logits.argmax(-1).tolist()
-        tags = ["O"] * len(sentence.tokens)
-        for i, label in enumerate(first_subtoken_labels(encoding.word_ids, list(range(len(sentence.tokens))))):
-            if label != IGNORE:
-                tags[label] = self.labels[best[i]]
-        return tags
-
     def tag_validation(self, model: Any = None) -> dict[str, float]:
         """Entity precision, recall and F1 (fractions) of ``model`` on the validation sentences."""
         from ..span_metrics import entity_scores
@@ -205,12 +176,7 @@ class TokenClassification(Objective):
         model = model if model is not None else self.network
         limit = self.options.max_eval_examples or len(self.validation_sentences)
         sentences = self.validation_sentences[:limit]
-        was_training = model.training
-        model.eval()
-        try:
-            predicted = [self.predict_tags(model, s) for s in sentences]
-        finally:
-            model.train(was_training)
+        predicted = [word_tags(model, self.tokenizer, s.tokens, self.config.data.seq_len) for s in sentences]
         scores = entity_scores([s.tags for s in sentences], predicted)
         return {f"entity_{k}": v for k, v in scores.items()}
 
@@ -219,4 +185,4 @@ class TokenClassification(Objective):
 
 
 __all__ = ["TaggedFeatures", "TokenClassification", "TokenClassificationOptions", "build_tagger",
-           "collate_tagged", "encode_words", "first_subtoken_labels"]
+           "collate_tagged"]
