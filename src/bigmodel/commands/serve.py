@@ -22,7 +22,8 @@ def register(subparsers: Any) -> None:
         "  # then: OpenAI(base_url='http://127.0.0.1:8000/v1', api_key='-').completions.create(...)\n",
     )
     parser.add_argument("-m", "--model", action="append", default=[], metavar="M",
-                        help="a GPT (completions, chat) or BERT masked LM (fill-mask); repeat for several")
+                        help="a GPT (completions, chat), BERT masked LM (fill-mask), BERT question answering "
+                        "(/v1/answer) or token classifier (/v1/tag); repeat for several")
     parser.add_argument("--embedding-model", action="append", default=[], metavar="E",
                         help="a sentence-embedding model for /v1/embeddings (e.g. all-minilm-l6-v2)")
     parser.add_argument("--classifier", action="append", default=[], metavar="C",
