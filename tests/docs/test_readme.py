@@ -63,12 +63,23 @@ SHELL = [b for b in BLOCKS if b.language == "bash"]
 
 
 def shell_commands(block: Block) -> list[tuple[int, str, bool]]:
-    """(README line, command, runs) for each command line of a shell block."""
-    if block.skipped:
-        return [(block.line + i, x.strip(), False) for i, x in enumerate(block.text.splitlines())
-                if x.strip() and not x.lstrip().startswith("#")]
-    return [(block.line + i, x.strip(), not NOT_RUN.search(x))
-            for i, x in enumerate(block.text.splitlines()) if x.strip() and not x.lstrip().startswith("#")]
+    """(README line, command, runs) for each command of a shell block (a line ending in a
+    backslash continues on the next one)."""
+    commands: list[tuple[int, str, bool]] = []
+    pending: tuple[int, str] | None = None
+    for i, raw in enumerate(block.text.splitlines()):
+        if pending is not None:
+            start, text = pending[0], pending[1] + " " + raw.strip()
+        elif raw.strip() and not raw.lstrip().startswith("#"):
+            start, text = block.line + i, raw.strip()
+        else:
+            continue
+        if text.endswith("\\"):
+            pending = (start, text[:-1].rstrip())
+            continue
+        pending = None
+        commands.append((start, text, not block.skipped and not NOT_RUN.search(text)))
+    return commands
 
 
 def _env(folder: Path) -> dict[str, str]:

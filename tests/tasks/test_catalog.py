@@ -26,3 +26,12 @@ def test_models_verb_does_not_import_torch() -> None:
                             env={"HF_HUB_OFFLINE": "1", "PATH": ""})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("name", ["tiny-gpt-en", "tiny-bert-en", "tiny-resnet-digits", "all-minilm-l6-v2"])
+def test_weight_file_header_count_equals_built_model(name: str) -> None:
+    # the fallback for a shipped family the formulas do not cover
+    from bigmodel.registry import PRESETS, local_weights_dir
+    from bigmodel.tasks.catalog import _count_in_header
+
+    assert _count_in_header(local_weights_dir(PRESETS[name]) / "model.safetensors") == _count_on_meta(name)

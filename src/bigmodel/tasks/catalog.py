@@ -10,6 +10,7 @@ count against a model built on the meta device).
 from __future__ import annotations
 
 import json
+import math
 from types import SimpleNamespace
 from typing import Any
 
@@ -51,16 +52,38 @@ def _derived(family: str, config: dict[str, Any]) -> SimpleNamespace:
     return SimpleNamespace(**values)
 
 
+# State-dict entries that are buffers, not parameters (BatchNorm statistics).
+BUFFER_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
+
+
 def count_parameters(name: str) -> int:
-    """Parameters of a preset (a tied embedding counts once), from its config alone."""
+    """Parameters of a preset (a tied embedding counts once), from its config alone; for a
+    shipped model of a family the formulas do not cover, from its weight file's header."""
     from ..plan import _SHAPERS
 
     preset = PRESETS[name]
     config = preset_config(preset)
-    if config is None or preset.family not in _SHAPERS:
-        return _count_on_meta(name)
-    shape = _SHAPERS[preset.family](name, preset.architecture, _derived(preset.family, config))
-    return shape.backbone_params + shape.head_params
+    if config is not None and preset.family in _SHAPERS:
+        shape = _SHAPERS[preset.family](name, preset.architecture, _derived(preset.family, config))
+        return shape.backbone_params + shape.head_params
+    folder = local_weights_dir(preset)
+    if folder is not None and (folder / "model.safetensors").is_file():
+        return _count_in_header(folder / "model.safetensors")
+    return _count_on_meta(name)
+
+
+def _count_in_header(path: Any) -> int:
+    """Elements of the parameters listed in a safetensors header (8-byte length + JSON);
+    no tensor is read."""
+    with open(path, "rb") as f:
+        length = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(length))
+    total = 0
+    for key, entry in header.items():
+        if key == "__metadata__" or key.endswith(BUFFER_SUFFIXES) or not entry["dtype"].startswith(("F", "BF")):
+            continue  # integer entries (position ids) are buffers too
+        total += math.prod(entry["shape"])
+    return total
 
 
 def _count_on_meta(name: str) -> int:
