@@ -97,6 +97,7 @@ def test_context_longer_than_one_window_equals_transformers_algorithm(qa_folder,
     ("", CONTEXT, {}, "question is empty"),
     (QUESTION, CONTEXT, {"max_answer_len": 0}, "max_answer_len must be"),
     (QUESTION, "\u200b\u200b", {}, "context: has no tokens"),
+    (QUESTION, "[SEP] [CLS]\n[PAD]", {}, "context: holds only special tokens"),
     (QUESTION * 20, CONTEXT, {}, "leave no room"),
     (QUESTION, CONTEXT, {"max_seq_len": 20, "doc_stride": 10}, "doc_stride=10 must be smaller"),
 ])

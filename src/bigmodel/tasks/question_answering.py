@@ -58,6 +58,9 @@ def context_windows(tokenizer: Any, question: str, context: str, max_seq_len: in
     if not context_enc.ids:
         raise BigModelError("context: has no tokens the model can point to (nothing but spaces or "
                             "characters the tokenizer drops)")
+    if set(context_enc.ids) <= set(tokenizer.all_special_ids):
+        raise BigModelError("context: holds only special tokens ([CLS], [SEP] ...), no text an answer "
+                            "can come from")
     room = max_seq_len - len(question_enc.ids) - tokenizer.num_special_tokens_to_add(True)
     if room < 1:
         raise BigModelError(f"question: {len(question_enc.ids)} tokens leave no room for the context in "
