@@ -9,6 +9,7 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("BIGMODEL_KERNEL_CACHE", "memory")  # never the user's kernel cache file
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 

@@ -1,0 +1,184 @@
+"""Which kernel computes y = x Wᵀ + b fastest, measured on the machine it runs on.
+
+For one (operation, out x in, dtype, row bucket) every candidate of ``nn/linear_kernels.py``
+that applies is timed on the weight itself and a random x of the bucket's representative row
+count: one warm-up call, then up to ``REPS`` timed calls (fewer once ``BUDGET_S`` is spent),
+median. A candidate whose result differs from ``F.linear`` beyond float tolerance, or that
+raises, is out. The winner is kept in the kernel cache (``nn/kernel_cache.py``) so the
+measurement happens once per machine, torch version and thread count; ``bigmodel tune`` makes
+it ahead of time for a model's shapes.
+
+The first measurement in a process is announced on one stderr line when notices are on: the
+CLI turns them on (BIGMODEL_KERNEL_NOTICE=1); library use stays quiet unless that variable is
+set or :func:`announce` is called.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from . import kernel_cache, linear_kernels
+
+NOTICE_ENV = "BIGMODEL_KERNEL_NOTICE"
+# (largest row count, label, representative rows timed for the bucket)
+ROW_BUCKETS: tuple[tuple[float, str, int], ...] = (
+    (1, "1", 1), (8, "2-8", 8), (32, "9-32", 32), (64, "33-64", 64), (float("inf"), ">64", 128),
+)
+REPS = 7
+BUDGET_S = 0.02  # timed calls stop after this much per candidate (after at least MIN_REPS of them)
+MIN_REPS = 5
+
+timer: Callable[[], float] = time.perf_counter  # tests replace it
+# What measuring has cost this process (benchmarks report it apart from decoding).
+measured = {"entries": 0, "seconds": 0.0}
+_announced = False
+_notices: bool | None = None
+
+
+def announce(on: bool = True) -> None:
+    """Say on stderr (once per process) when kernels are being measured."""
+    global _notices
+    _notices = on
+
+
+def _notices_on() -> bool:
+    return _notices if _notices is not None else os.environ.get(NOTICE_ENV, "") not in ("", "0")
+
+
+def row_bucket(rows: int) -> tuple[str, int]:
+    """(label, representative row count) of the bucket ``rows`` falls in."""
+    for limit, label, representative in ROW_BUCKETS:
+        if rows <= limit:
+            return label, representative
+    raise AssertionError("unreachable: the last bucket has no limit")
+
+
+def entry_name(out_features: int, in_features: int, has_bias: bool, dtype: torch.dtype, bucket: str) -> str:
+    operation = "linear+bias" if has_bias else "linear"
+    return f"{operation} {out_features}x{in_features} {str(dtype).removeprefix('torch.')} rows {bucket}"
+
+
+def _tolerance(dtype: torch.dtype) -> float:
+    # relative to the largest |y|: the sums run in different orders (and, in bf16, round
+    # partial sums at different points).
+    return 1e-4 if dtype == torch.float32 else 3e-2
+
+
+def _median_seconds(kernel: linear_kernels.Kernel, x: Tensor) -> float:
+    kernel(x)  # warm-up: first-call allocations, packing, library dispatch
+    times: list[float] = []
+    spent = 0.0
+    while len(times) < REPS and (len(times) < MIN_REPS or spent < BUDGET_S):
+        start = timer()
+        kernel(x)
+        elapsed = timer() - start
+        times.append(elapsed)
+        spent += elapsed
+    return statistics.median(times)
+
+
+def measure(weight: Tensor, bias: Tensor | None, rows: int) -> dict[str, float]:
+    """Median seconds per call of every applicable candidate that agrees with F.linear."""
+    dtype = weight.dtype
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(rows, weight.shape[1], generator=generator).to(dtype)
+    had_packed = weight in linear_kernels._PACKED
+    seconds: dict[str, float] = {}
+    with torch.inference_mode():
+        reference = linear_kernels.build_kernel(linear_kernels.REFERENCE, weight, bias)(x).float()
+        scale = float(reference.abs().max()) or 1.0
+        for candidate in linear_kernels.candidates_for(rows, dtype, bias is not None):
+            try:
+                kernel = candidate.build(weight, bias)
+                y = kernel(x)
+                if y.shape != reference.shape or y.dtype != dtype:
+                    continue
+                if float((y.float() - reference).abs().max()) > _tolerance(dtype) * scale:
+                    continue
+                seconds[candidate.name] = _median_seconds(kernel, x)
+            except (RuntimeError, TypeError, ValueError, AssertionError):
+                continue  # not built for this CPU, dtype or shape
+    if not had_packed and _fastest(seconds) != "packed":
+        linear_kernels._PACKED.pop(weight, None)  # the measured copy is not worth its memory
+    return seconds
+
+
+def _fastest(seconds: dict[str, float]) -> str:
+    return min(seconds, key=seconds.__getitem__) if seconds else linear_kernels.REFERENCE
+
+
+def _announce_once(table: kernel_cache.KernelTable) -> None:
+    global _announced
+    if _announced or not _notices_on():
+        return
+    _announced = True
+    where = f"; kept in {table.path}" if table.path is not None else ""
+    print(f"bigmodel: measuring the fastest CPU kernel for new matrix shapes (once{where}; "
+          f"`bigmodel tune` does it ahead)", file=sys.stderr, flush=True)
+
+
+def choose(weight: Tensor, bias: Tensor | None, rows: int) -> str:
+    """The name of the fastest kernel for this weight at this many rows (measured if the
+    cache has no entry); ``f_linear`` when BIGMODEL_KERNEL_CACHE=off."""
+    if kernel_cache.mode() == "off":
+        return linear_kernels.REFERENCE
+    label, representative = row_bucket(rows)
+    name = entry_name(weight.shape[0], weight.shape[1], bias is not None, weight.dtype, label)
+    table = kernel_cache.current_table()
+    winner = table.get(name)
+    if winner is None or winner not in linear_kernels.BY_NAME:
+        with table.lock:
+            winner = table.get(name)
+            if winner is None or winner not in linear_kernels.BY_NAME:
+                _announce_once(table)
+                winner = _record(table, name, weight, bias, representative)
+    return winner
+
+
+def _record(table: kernel_cache.KernelTable, name: str, weight: Tensor, bias: Tensor | None,
+            rows: int, save: bool = True) -> str:
+    start = time.perf_counter()
+    seconds = measure(weight, bias, rows)
+    winner = _fastest(seconds)
+    measured["entries"] += 1
+    measured["seconds"] += time.perf_counter() - start
+    table.put(name, {"winner": winner, "rows": rows,
+                     "microseconds": {k: round(v * 1e6, 1) for k, v in seconds.items()}}, save=save)
+    return winner
+
+
+def tune(shapes: Iterable[tuple[int, int, bool]], dtype: torch.dtype,
+         rows: Iterable[int] = tuple(r for _, _, r in ROW_BUCKETS)) -> list[dict[str, Any]]:
+    """Measure every (out, in, has_bias) shape at every bucket of ``rows`` afresh, store the
+    winners in the cache and return one row per choice (shape, dtype, rows, winner, the
+    speedup over F.linear, the microseconds of each candidate)."""
+    table = kernel_cache.current_table()
+    results = []
+    generator = torch.Generator().manual_seed(0)
+    for out_features, in_features, has_bias in shapes:
+        weight = torch.randn(out_features, in_features, generator=generator).to(dtype)
+        bias = torch.randn(out_features, generator=generator).to(dtype) if has_bias else None
+        for count in rows:
+            label, representative = row_bucket(count)
+            name = entry_name(out_features, in_features, has_bias, dtype, label)
+            with table.lock:
+                winner = _record(table, name, weight, bias, representative, save=False)
+            micro = table.entries[name]["microseconds"]
+            reference = micro.get(linear_kernels.REFERENCE)
+            results.append({
+                "shape": f"{out_features}x{in_features}", "bias": has_bias,
+                "dtype": str(dtype).removeprefix("torch."), "rows": label, "winner": winner,
+                "speedup": round(reference / micro[winner], 2) if reference and micro.get(winner) else 1.0,
+                "microseconds": micro,
+            })
+        del weight, bias
+    table.save()
+    return results

@@ -1,0 +1,145 @@
+"""The candidate CPU kernels for y = x Wᵀ + b at inference, one function each.
+
+Every kernel takes the weight W (out, in), the bias b (out,) or None and x (rows, in) with
+x.dtype == W.dtype, and returns y (rows, out), contiguous. They compute the same product
+through different libraries and layouts; which is fastest depends on the CPU, the shape, the
+dtype and the number of rows, so ``nn/kernel_choice.py`` times them on the machine itself.
+``f_linear`` is always among the candidates, so a choice is never slower than ``F.linear``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.weak import WeakIdKeyDictionary
+
+Kernel = Callable[[Tensor], Tensor]
+
+# The row count oneDNN lays a packed weight out for (its blocking depends on it only mildly).
+PACKED_ROWS_HINT = 8
+
+# weight -> its packed copy; kept outside the module so copying or pickling it is unaffected,
+# and dropped with the weight.
+_PACKED: WeakIdKeyDictionary = WeakIdKeyDictionary()
+
+
+def mkldnn_available() -> bool:
+    return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+class _PackedWeight:
+    """The oneDNN-blocked copy of one weight, remade when the weight is modified."""
+
+    def __init__(self, weight: Tensor) -> None:
+        self.weight = weight.detach()  # a view sharing the version counter, not a strong ref cycle
+        self.version = -1
+        self.packed: Tensor | None = None
+
+    def get(self) -> Tensor:
+        version = self.weight._version
+        if self.packed is None or version != self.version:
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, PACKED_ROWS_HINT)
+            self.version = version
+        return self.packed
+
+
+def _packed_for(weight: Tensor) -> _PackedWeight:
+    packed = _PACKED.get(weight)
+    if packed is None:
+        packed = _PACKED[weight] = _PackedWeight(weight)
+    return packed
+
+
+def _f_linear(weight: Tensor, bias: Tensor | None) -> Kernel:
+    return lambda x: F.linear(x, weight, bias)
+
+
+def _mv(weight: Tensor, bias: Tensor | None) -> Kernel:
+    # W·x as a matrix-vector product, the bias added after (addmv pays a fixed cost per call
+    # on some builds).
+    def kernel(x: Tensor) -> Tensor:
+        y = torch.mv(weight, x.view(-1))
+        if bias is not None:
+            y += bias
+        return y.view(1, -1)
+
+    return kernel
+
+
+def _addmv(weight: Tensor, bias: Tensor | None) -> Kernel:
+    assert bias is not None
+    return lambda x: torch.addmv(bias, weight, x.view(-1)).view(1, -1)
+
+
+def _transposed(weight: Tensor, bias: Tensor | None) -> Kernel:
+    # (W · xᵀ)ᵀ: the weight as the left operand, which oneDNN runs on another path; the
+    # transposed (out, rows) result is copied back with the bias added in the same pass.
+    def kernel(x: Tensor) -> Tensor:
+        y_t = torch.mm(weight, x.T)  # (out, rows)
+        y = torch.empty(x.shape[0], weight.shape[0], dtype=x.dtype, device=x.device)
+        if bias is not None:
+            torch.add(y_t.T, bias, out=y)
+        else:
+            y.copy_(y_t.T)
+        return y
+
+    return kernel
+
+
+def _packed(weight: Tensor, bias: Tensor | None) -> Kernel:
+    packed = _packed_for(weight)
+    return lambda x: torch.ops.mkldnn._linear_pointwise(x, packed.get(), bias, "none", [], "")
+
+
+def _numpy_blas(weight: Tensor, bias: Tensor | None) -> Kernel:
+    # numpy's BLAS (OpenBLAS in the wheels) on views of the same memory: no copy of W, and
+    # torch.from_numpy wraps the result without one either.
+    import numpy as np
+
+    w = weight.detach().numpy()  # (out, in), shares memory (and in-place updates) with W
+    wt = w.T
+
+    def kernel(x: Tensor) -> Tensor:
+        xs = x.detach().numpy()
+        y = torch.from_numpy(np.dot(w, xs[0])[None] if xs.shape[0] == 1 else np.matmul(xs, wt))
+        if bias is not None:
+            y += bias
+        return y
+
+    return kernel
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    build: Callable[[Tensor, Tensor | None], Kernel]
+    applies: Callable[[int, torch.dtype, bool], bool]  # (rows, dtype, has_bias) -> bool
+
+
+CANDIDATES: tuple[Candidate, ...] = (
+    Candidate("f_linear", _f_linear, lambda rows, dtype, bias: True),
+    Candidate("mv", _mv, lambda rows, dtype, bias: rows == 1),
+    Candidate("addmv", _addmv, lambda rows, dtype, bias: rows == 1 and bias),
+    Candidate("transposed", _transposed, lambda rows, dtype, bias: rows > 1),
+    Candidate("packed", _packed, lambda rows, dtype, bias: (
+        mkldnn_available() and dtype in (torch.float32, torch.bfloat16))),
+    # numpy's BLAS runs its own threads (all cores, whatever torch.set_num_threads says), so it
+    # is offered only for the memory-bound few-row products where it can win.
+    Candidate("numpy", _numpy_blas, lambda rows, dtype, bias: rows <= 8 and dtype == torch.float32),
+)
+BY_NAME = {candidate.name: candidate for candidate in CANDIDATES}
+REFERENCE = "f_linear"
+
+
+def candidates_for(rows: int, dtype: torch.dtype, has_bias: bool) -> list[Candidate]:
+    """The kernels that apply to this many rows of this dtype; ``f_linear`` first."""
+    return [c for c in CANDIDATES if c.applies(rows, dtype, has_bias)]
+
+
+def build_kernel(name: str, weight: Tensor, bias: Tensor | None) -> Kernel:
+    """The kernel ``name`` bound to this weight; an unknown name gives ``F.linear``."""
+    return BY_NAME.get(name, BY_NAME[REFERENCE]).build(weight, bias)
