@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "prepare",
     "train",
     "serve",
+    "tune",
 ]
 
 
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    os.environ.setdefault("BIGMODEL_KERNEL_NOTICE", "1")  # announce kernel measurements (nn/kernel_choice.py)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

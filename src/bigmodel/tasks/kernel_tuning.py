@@ -1,0 +1,63 @@
+"""Measuring the fastest linear kernels for a model's shapes ahead of its first generation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import BigModelError
+from ..hub import resolve_dtype
+from ..registry import get_preset
+from .common import get_model
+
+TUNED_DTYPES = ("fp32", "bf16")
+
+
+def linear_shapes(model: str | Path | nn.Module) -> list[tuple[int, int, bool]]:
+    """The distinct (out_features, in_features, has_bias) of a model's ``nn.Linear`` layers.
+
+    A GPT preset is built on the meta device (its shapes only, no weights needed); any other
+    name or folder is loaded.
+    """
+    if isinstance(model, nn.Module):
+        module = model
+    else:
+        preset = get_preset(str(model))
+        if preset is not None and preset.family == "gpt" and preset.config:
+            from ..models.gpt import GPT, GPTConfig
+
+            with torch.device("meta"):
+                module = GPT(GPTConfig.from_dict(preset.config))
+        else:
+            module = get_model(model)
+    shapes: dict[tuple[int, int, bool], None] = {}
+    for layer in module.modules():
+        if type(layer) is nn.Linear:
+            shapes[(layer.out_features, layer.in_features, layer.bias is not None)] = None
+    if not shapes:
+        raise BigModelError(f"model {model!r} has no linear layers to tune")
+    return list(shapes)
+
+
+def tune_kernels(model: str | Path | nn.Module, dtype: str = "fp32",
+                 rows: list[int] | None = None) -> dict[str, Any]:
+    """Measure (afresh) and cache the kernel for every linear shape of ``model`` at every row
+    bucket (or at ``rows``); returns the machine key, the cache file and one row per choice."""
+    from ..nn import kernel_cache, kernel_choice
+
+    if dtype not in TUNED_DTYPES:
+        raise BigModelError(f"dtype must be one of {', '.join(TUNED_DTYPES)}, got {dtype!r}")
+    if kernel_cache.mode() == "off":
+        raise BigModelError(f"{kernel_cache.ENV}=off: kernel choice is turned off, nothing to tune")
+    if rows is not None and (not rows or any(r < 1 for r in rows)):
+        raise BigModelError(f"rows must be positive integers, got {rows}")
+    shapes = linear_shapes(model)
+    torch_dtype = resolve_dtype(dtype)
+    assert torch_dtype is not None
+    choices = kernel_choice.tune(shapes, torch_dtype, rows) if rows else kernel_choice.tune(shapes, torch_dtype)
+    key = kernel_cache.machine_key()
+    path = kernel_cache.cache_path(key)
+    return {"machine": key, "cache": None if path is None else str(path), "choices": choices}
