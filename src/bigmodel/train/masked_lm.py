@@ -9,7 +9,7 @@ full (B, T, vocab) logits would.
 Continued pretraining of a pretrained encoder (``model.pretrained = "all-minilm-l6-v2"``,
 ``model.architecture = "BertForMaskedLM"``): ``freeze_embeddings`` and ``freeze_layers = k``
 keep the embeddings and the k lowest layers as they are, so only the upper layers and the
-MLM head learn, and a shipped copy needs only those (``scripts/ship_on_base.py``).
+MLM head learn, and a shipped copy needs only those (``scripts/ship_compact.py``).
 
 A row is a chunk of consecutive sentences of one document (the layout of
 ``bigmodel prepare``), ``[CLS] chunk [SEP]``, at most ``data.seq_len`` tokens.
