@@ -6,7 +6,10 @@ For class c, with TP/FP/FN counted over the examples:
     F1_c = 2 · precision_c · recall_c / (precision_c + recall_c)
     macro-F1 = mean over classes of F1_c    accuracy = (1/N) Σ [ŷ_i = y_i]
 
-A ratio whose denominator is 0 is defined as 0 (scikit-learn's ``zero_division=0``).
+A ratio whose denominator is 0 is defined as 0 (scikit-learn's ``zero_division=0``). These
+are written out on purpose rather than imported: the definitions are what an evaluation
+teaches, and scikit-learn is only in the ``[data]`` extra; tests/tasks/test_evaluation.py
+checks every figure against ``sklearn.metrics``.
 Perplexity of a language model is exp(mean negative log-likelihood per token).
 
 A generated text *loops* when one n-gram of its units occurs twice (``repeats_ngram``); the
