@@ -41,6 +41,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "embed": ("bigmodel.tasks.embeddings", "embed"),
     "classify": ("bigmodel.tasks.text_classification", "classify"),
     "classify_image": ("bigmodel.tasks.image_classification", "classify_image"),
+    "detect": ("bigmodel.tasks.detection", "detect"),
     "answer": ("bigmodel.tasks.question_answering", "answer"),
     "tag": ("bigmodel.tasks.token_classification", "tag"),
     # training, adapters

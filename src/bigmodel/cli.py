@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "embed",
     "classify",
     "classify_image",
+    "detect",
     "answer",
     "tag",
     "evaluate",

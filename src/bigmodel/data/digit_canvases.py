@@ -42,6 +42,7 @@ class CanvasSettings:
     max_scale: float = 3.5
     max_overlap: float = 0.1  # at most this share of the smaller box may be covered by another
     split: str = "train"  # which digits: "train" or "test" (the held-out 30%)
+    classes: tuple[int, ...] = tuple(range(10))  # which digits appear (and are the categories)
 
     def check(self) -> None:
         if not 1 <= self.min_digits <= self.max_digits:
@@ -49,6 +50,9 @@ class CanvasSettings:
         if not 0 < self.min_scale <= self.max_scale or 8 * self.max_scale > self.size:
             raise BigModelError(f"scales must satisfy 0 < min_scale <= max_scale <= size / 8, got "
                                 f"{self.min_scale}, {self.max_scale} for size {self.size}")
+        if not self.classes or any(c not in range(10) for c in self.classes) or \
+                len(set(self.classes)) != len(self.classes):
+            raise BigModelError(f"classes must be distinct digits 0-9, got {list(self.classes)}")
 
 
 def _ink_box(digit: np.ndarray) -> tuple[int, int, int, int]:
@@ -100,11 +104,13 @@ def write_canvases(out: str | Path, count: int, *, seed: int = 0, settings: Canv
     if count < 1:
         raise BigModelError(f"count must be a positive integer, got {count}")
     images, labels = digit_images(settings.split)
+    chosen = [i for i, label in enumerate(labels) if label in settings.classes]
+    images, labels = [images[i] for i in chosen], [labels[i] for i in chosen]
     rng = np.random.default_rng(seed)
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
     coco: dict[str, list] = {"images": [], "annotations": [],
-                             "categories": [{"id": d + 1, "name": str(d)} for d in range(10)]}
+                             "categories": [{"id": d + 1, "name": str(d)} for d in sorted(settings.classes)]}
     for index in range(count):
         canvas, boxes, digits = draw_canvas(rng, images, labels, settings)
         name = f"images/{index:06d}.png"
@@ -133,10 +139,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-digits", type=int, default=defaults.max_digits)
     parser.add_argument("--min-scale", type=float, default=defaults.min_scale)
     parser.add_argument("--max-scale", type=float, default=defaults.max_scale)
+    parser.add_argument("--digits", default="0123456789", help="which digits to draw (default all: 0123456789)")
     args = parser.parse_args(argv)
-    settings = CanvasSettings(size=args.size, min_digits=args.min_digits, max_digits=args.max_digits,
-                              min_scale=args.min_scale, max_scale=args.max_scale, split=args.split)
     try:
+        if not args.digits.isdigit():
+            raise BigModelError(f"--digits must be digits such as 0123456789, got {args.digits!r}")
+        settings = CanvasSettings(size=args.size, min_digits=args.min_digits, max_digits=args.max_digits,
+                                  min_scale=args.min_scale, max_scale=args.max_scale, split=args.split,
+                                  classes=tuple(int(c) for c in args.digits))
         path = write_canvases(args.out, args.count, seed=args.seed, settings=settings)
     except BigModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
