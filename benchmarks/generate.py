@@ -1,6 +1,7 @@
 """bigmodel vs transformers: GPT-2 124M decoding and prefill on the same random weights.
 
     PYTHONPATH=src .venv/bin/python benchmarks/generate.py [--reps 3] [--threads 2] [--json]
+        [--fresh-kernels] [--llama-bench PATH --gguf-dir DIR]
 
 One random GPT2LMHeadModel(GPT2Config()) is built with transformers, saved, and loaded into
 bigmodel, so both run the very same weights. Each case runs both libraries alternately
@@ -15,6 +16,15 @@ other processes hits both sides alike. Cases:
 - compile (only when asked for in --cases): bigmodel with ``torch.compile``d forward.
 - bandwidth: measured read bandwidth (sum of a 512 MiB tensor) and the fraction of the
   memory-bound limit (bandwidth / weight bytes per token) that batch-1 decode reaches.
+
+It prints the CPU model and its relevant flags, the linear kernels ``nn/kernel_choice.py``
+chose for GPT-2's shapes, and the time spent measuring them (in the warm-up calls, never in the
+timed ones; 0 when the kernel cache already had them, ``--fresh-kernels`` measures afresh in
+memory) apart from the compile time. With ``--llama-bench PATH --gguf-dir DIR`` it adds
+llama.cpp's tokens/s as a column: ``PATH -m FILE -t THREADS -p 512 -n NEW_TOKENS -o json`` on
+each ``*.gguf`` in DIR, matched by the weight type in the file name or llama-bench's
+``model_type`` (f32 -> fp32 rows, bf16 -> bf16 rows, q8_0 -> int8 rows; tg -> decode b1,
+pp512 -> prefill).
 """
 
 from __future__ import annotations
@@ -22,7 +32,9 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import bigmodel as bm  # noqa: E402
 from bigmodel.generate import generate  # noqa: E402
+from bigmodel.nn import kernel_cache, kernel_choice  # noqa: E402
 from bigmodel.quantize import quantize_int8  # noqa: E402
 
 PROMPT_LEN = 8
@@ -79,6 +92,48 @@ def read_bandwidth(reps: int) -> float:
     return big.numel() * 4 / statistics.median(timed(big.sum) for _ in range(max(reps, 3))) / 1e9
 
 
+def gguf_weight_type(name: str) -> str | None:
+    """"fp32", "bf16" or "int8" from a GGUF file name or llama-bench's model_type."""
+    text = name.lower().replace("-", "_")
+    for marker, kind in (("q8_0", "int8"), ("bf16", "bf16"), ("f32", "fp32"), ("fp32", "fp32")):
+        if marker in text:
+            return kind
+    return None
+
+
+def llama_cpp_speeds(binary: str, gguf_dir: str, threads: int, new_tokens: int) -> dict[tuple[str, str], float]:
+    """(weight type, "decode" | "prefill") -> llama.cpp tokens/s, from ``llama-bench -o json``."""
+    speeds: dict[tuple[str, str], float] = {}
+    files = sorted(Path(gguf_dir).glob("*.gguf"))
+    if not files:
+        raise SystemExit(f"error: --gguf-dir: no *.gguf files in {gguf_dir}")
+    for path in files:
+        command = [binary, "-m", str(path), "-t", str(threads), "-p", "512", "-n", str(new_tokens), "-o", "json"]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=1800, check=True)
+            tests = json.loads(done.stdout)
+        except (OSError, subprocess.SubprocessError, ValueError) as exc:
+            print(f"llama-bench on {path.name} failed: {exc}", file=sys.stderr)
+            continue
+        for test in tests:
+            kind = gguf_weight_type(path.name) or gguf_weight_type(str(test.get("model_type", "")))
+            if kind is None:
+                continue
+            if test.get("n_gen", 0) > 0 and test.get("n_prompt", 0) == 0:
+                speeds[(kind, "decode")] = float(test["avg_ts"])
+            elif test.get("n_prompt", 0) == 512 and test.get("n_gen", 0) == 0:
+                speeds[(kind, "prefill")] = float(test["avg_ts"])
+    return speeds
+
+
+def llama_cpp_column(case: str, speeds: dict[tuple[str, str], float]) -> float | None:
+    """llama.cpp's number for one of our cases (batch-1 decode and prefill only)."""
+    if "b8" in case:
+        return None
+    kind = "int8" if "int8" in case else "bf16" if ("bf16" in case or "bfloat16" in case) else "fp32"
+    return speeds.get((kind, "prefill" if case.startswith("prefill") else "decode"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3, help="timed repetitions per case (median)")
@@ -87,9 +142,19 @@ def main() -> None:
     parser.add_argument("--cases", default="fp32,bf16,prefill,batch8,int8",
                         help="comma-separated subset of fp32,bf16,prefill,batch8,int8,compile")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--fresh-kernels", action="store_true",
+                        help="measure the linear kernels afresh (in memory) instead of using the kernel cache")
+    parser.add_argument("--llama-bench", metavar="PATH", help="a llama-bench binary: add llama.cpp's numbers")
+    parser.add_argument("--gguf-dir", metavar="DIR", help="the GGUF files of the same weights (for --llama-bench)")
     args = parser.parse_args()
+    if bool(args.llama_bench) != bool(args.gguf_dir):
+        parser.error("--llama-bench and --gguf-dir go together")
     cases = set(args.cases.split(","))
     torch.set_num_threads(args.threads)
+    if args.fresh_kernels:
+        os.environ[kernel_cache.ENV] = "memory"
+    cpu, flags = kernel_cache.cpu_description()
+    llama = llama_cpp_speeds(args.llama_bench, args.gguf_dir, args.threads, args.new_tokens) if args.llama_bench else {}
 
     import transformers
 
@@ -108,22 +173,31 @@ def main() -> None:
     long_prompt = torch.randint(0, 50000, (1, 512), generator=g)
     rows: list[dict[str, object]] = []
     results: dict[str, object] = {"threads": args.threads, "reps": args.reps, "torch": torch.__version__,
-                                  "transformers": transformers.__version__, "rows": rows}
+                                  "transformers": transformers.__version__, "cpu": cpu, "cpu_flags": list(flags),
+                                  "rows": rows}
 
     def add(case: str, unit: str, mine: float, theirs: float | None, **extra: object) -> None:
         row = {"case": case, "unit": unit, "bigmodel": round(mine, 1),
                "transformers": None if theirs is None else round(theirs, 1),
                "ratio": None if theirs is None else round(mine / theirs, 2), **extra}
+        if llama:
+            row["llama_cpp"] = llama_cpp_column(case, llama)
         rows.append(row)
         if not args.json:
             other = "" if theirs is None else f"{theirs:10.1f}   {mine / theirs:5.2f}x"
+            if llama:
+                value = row["llama_cpp"]
+                other = f"{other:<21} {'-' if value is None else f'{value:.1f}':>9}"
             note = "  " + ", ".join(f"{k}={v}" for k, v in extra.items()) if extra else ""
             print(f"{case:<28} {mine:10.1f} {other}  {unit}{note}", flush=True)
 
     if not args.json:
         print(f"GPT-2 124M random weights, {args.threads} threads, median of {args.reps}; "
               f"torch {torch.__version__}, transformers {transformers.__version__}")
-        print(f"{'case':<28} {'bigmodel':>10} {'transformers':>10}   ratio")
+        print(f"CPU: {cpu} ({', '.join(flags) or 'no relevant flags'}); kernel cache: "
+              f"{kernel_cache.cache_path(kernel_cache.machine_key()) or kernel_cache.mode()}")
+        llama_header = f" {'llama.cpp':>9}" if llama else ""
+        print(f"{'case':<28} {'bigmodel':>10} {'transformers':>10}   ratio{llama_header}")
 
     outputs: dict[str, list[int]] = {}
 
@@ -212,6 +286,7 @@ def main() -> None:
             add(f"decode b1 {str(dtype)[6:]} compiled", "tok/s", n / mine, n / theirs,
                 compile_seconds=round(compile_s), agree_with_eager=f"{agree}/{n}")
             del compiled, hf_d
+    report_kernels(results, ours, args.json)
     bandwidth = read_bandwidth(args.reps)
     results["read_bandwidth_GBps"] = round(bandwidth, 1)
     if fp32_tps is not None:
@@ -230,6 +305,24 @@ def main() -> None:
     if args.json:
         json.dump(results, sys.stdout, indent=2)
         sys.stdout.write("\n")
+
+
+def report_kernels(results: dict[str, object], model: torch.nn.Module, quiet: bool) -> None:
+    """The kernels chosen for the model's linear shapes, and what measuring them cost."""
+    from bigmodel.tasks.kernel_tuning import linear_shapes
+
+    shapes = {f"{o}x{i}" for o, i, _ in linear_shapes(model)}
+    entries = kernel_cache.current_table().entries
+    chosen = {name: entry["winner"] for name, entry in sorted(entries.items()) if name.split()[1] in shapes}
+    results["kernels"] = chosen
+    results["kernel_measurement"] = {"entries": kernel_choice.measured["entries"],
+                                     "seconds": round(kernel_choice.measured["seconds"], 2)}
+    if quiet:
+        return
+    print(f"kernel measurement: {kernel_choice.measured['entries']} entries in "
+          f"{kernel_choice.measured['seconds']:.2f} s (warm-up calls only); compile time is per compiled row")
+    for name, winner in chosen.items():
+        print(f"  {name:<44} {winner}")
 
 
 if __name__ == "__main__":

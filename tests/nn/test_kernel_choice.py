@@ -72,6 +72,29 @@ def test_whichever_kernel_wins_the_layer_equals_f_linear(winner: str, cache_file
             torch.testing.assert_close(got.float(), expected.float(), atol=tolerance, rtol=tolerance)
 
 
+@pytest.mark.parametrize("winner", ["mv", "transposed", "packed", "numpy"])
+def test_a_gpt_generates_the_same_tokens_whichever_kernel_wins(winner: str, cache_file: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from bigmodel.models.gpt import GPT, GPTConfig
+
+    model = GPT(GPTConfig(vocab_size=97, max_seq_len=64, d_model=32, n_heads=2, n_layers=2, d_ff=64,
+                          bos_token_id=None, eos_token_id=None)).eval()
+    prompt = torch.randint(0, 97, (2, 5))
+    monkeypatch.setenv(kernel_cache.ENV, "off")
+    expected = model.generate(prompt, max_new_tokens=6, do_sample=False)
+    monkeypatch.setenv(kernel_cache.ENV, str(cache_file))
+
+    def rigged(weight: torch.Tensor, bias: torch.Tensor | None, rows: int) -> dict[str, float]:
+        names = [c.name for c in linear_kernels.candidates_for(rows, weight.dtype, bias is not None)]
+        return {name: (0.5 if name == winner else 1.0) for name in names}
+
+    monkeypatch.setattr(kernel_choice, "measure", rigged)
+    for batch in (prompt[:1], prompt):
+        got = model.generate(batch, max_new_tokens=6, do_sample=False)
+        assert torch.equal(got, expected[: len(batch)])  # fp32, a tiny model: same greedy tokens
+    assert any(entry["winner"] == winner for entry in json.loads(cache_file.read_text())["entries"].values())
+
+
 def test_f_linear_is_always_a_candidate() -> None:
     for rows, dtype, bias in itertools.product([1, 2, 8, 9, 64, 65, 512],
                                                [torch.float32, torch.bfloat16, torch.float16], [True, False]):
@@ -193,6 +216,7 @@ def test_tune_json_on_a_tiny_model(cache_file: Path, capsys: pytest.CaptureFixtu
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kernel_choice, "REPS", 1)  # real timings, but few of them
     monkeypatch.setattr(kernel_choice, "MIN_REPS", 1)
+    monkeypatch.setattr(kernel_choice, "MAX_COPIES", 2)
     assert main(["tune", "--model", "tiny-gpt-en", "--rows", "1,8", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["cache"] == str(cache_file) and report["machine"]["cpu"]

@@ -35,6 +35,11 @@ ROW_BUCKETS: tuple[tuple[float, str, int], ...] = (
 REPS = 7
 BUDGET_S = 0.02  # timed calls stop after this much per candidate (after at least MIN_REPS of them)
 MIN_REPS = 5
+# Decoding reads each weight once per token, after every other layer's: from memory, not from
+# a cache. A weight smaller than this is timed cycling through copies of it that add up to
+# this many bytes (more than a core's L2), so that each timed call reads one not touched lately.
+COLD_BYTES = 32 * 2**20
+MAX_COPIES = 16
 
 timer: Callable[[], float] = time.perf_counter  # tests replace it
 # What measuring has cost this process (benchmarks report it apart from decoding).
@@ -72,11 +77,13 @@ def _tolerance(dtype: torch.dtype) -> float:
     return 1e-4 if dtype == torch.float32 else 3e-2
 
 
-def _median_seconds(kernel: linear_kernels.Kernel, x: Tensor) -> float:
-    kernel(x)  # warm-up: first-call allocations, packing, library dispatch
+def _median_seconds(kernels: list[linear_kernels.Kernel], x: Tensor) -> float:
+    for kernel in kernels:
+        kernel(x)  # warm-up: first-call allocations, packing, library dispatch
     times: list[float] = []
     spent = 0.0
     while len(times) < REPS and (len(times) < MIN_REPS or spent < BUDGET_S):
+        kernel = kernels[len(times) % len(kernels)]
         start = timer()
         kernel(x)
         elapsed = timer() - start
@@ -85,12 +92,21 @@ def _median_seconds(kernel: linear_kernels.Kernel, x: Tensor) -> float:
     return statistics.median(times)
 
 
+def _cold_copies(weight: Tensor) -> list[Tensor]:
+    """The weight and enough copies of it that cycling through them reads COLD_BYTES."""
+    nbytes = weight.numel() * weight.element_size()
+    count = min(MAX_COPIES, max(1, -(-COLD_BYTES // max(nbytes, 1))))
+    detached = weight.detach()
+    return [weight] + [detached.clone() for _ in range(count - 1)]
+
+
 def measure(weight: Tensor, bias: Tensor | None, rows: int) -> dict[str, float]:
     """Median seconds per call of every applicable candidate that agrees with F.linear."""
     dtype = weight.dtype
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(rows, weight.shape[1], generator=generator).to(dtype)
     had_packed = weight in linear_kernels._PACKED
+    copies = _cold_copies(weight)
     seconds: dict[str, float] = {}
     with torch.inference_mode():
         reference = linear_kernels.build_kernel(linear_kernels.REFERENCE, weight, bias)(x).float()
@@ -103,7 +119,8 @@ def measure(weight: Tensor, bias: Tensor | None, rows: int) -> dict[str, float]:
                     continue
                 if float((y.float() - reference).abs().max()) > _tolerance(dtype) * scale:
                     continue
-                seconds[candidate.name] = _median_seconds(kernel, x)
+                others = [candidate.build(copy, bias) for copy in copies[1:]]
+                seconds[candidate.name] = _median_seconds([kernel, *others], x)
             except (RuntimeError, TypeError, ValueError, AssertionError):
                 continue  # not built for this CPU, dtype or shape
     if not had_packed and _fastest(seconds) != "packed":
