@@ -301,7 +301,9 @@ def save_model(model: BigModel, directory: str | Path, *, tokenizer: Any = None,
     limits = transformers_limits(model)
     if limits:
         hf_config["bigmodel_only"] = True
-        warnings.warn(f"{directory} loads in bigmodel only: {'; '.join(limits)}", stacklevel=3)
+        # One text per reason (not per folder), so a run saving many checkpoints warns once.
+        warnings.warn(f"the saved folder loads in bigmodel only (config.json sets bigmodel_only): "
+                      f"{'; '.join(limits)}", stacklevel=3)
     state = to_hf_state_dict(model, family_map)
     atomic_write(directory / "model.safetensors", lambda p: save_file(state, p, metadata={"format": "pt"}))
     found_tokenizer = model_tokenizer(model, tokenizer)
