@@ -150,13 +150,15 @@ def validation(name: str, windows: int) -> dict[str, Any]:
 def sweep_grid() -> list[dict[str, Any]]:
     grid: list[dict[str, Any]] = [{"do_sample": False, "repetition_penalty": 1.3}]
     grid += [{"do_sample": True, "temperature": t, "top_p": 0.9, "top_k": 40} for t in (0.7, 0.8)]
+    grid += [{"do_sample": True, "temperature": 0.8, "top_p": 0.9, "top_k": 40, "repetition_penalty": 1.2,
+              "min_new_tokens": m} for m in (8, 12, 16)]
     for t, p, r in itertools.product((0.7, 0.8, 0.9), (0.9, 0.95), (1.1, 1.2, 1.3)):
         grid.append({"do_sample": True, "temperature": t, "top_p": p, "top_k": 40, "repetition_penalty": r})
     return grid
 
 
 def short_label(settings: dict[str, Any]) -> str:
-    names = {"temperature": "T", "top_p": "p", "top_k": "k", "repetition_penalty": "rep"}
+    names = {"temperature": "T", "top_p": "p", "top_k": "k", "repetition_penalty": "rep", "min_new_tokens": "min"}
     mode = "sample" if settings.get("do_sample") else "greedy"
     return " ".join([mode, *(f"{names.get(k, k)}{v}" for k, v in settings.items() if k != "do_sample")])
 

@@ -102,3 +102,31 @@ def test_a_bad_value_in_the_file_is_one_error(tmp_path) -> None:
     (tmp_path / "generation_config.json").write_text(json.dumps({"top_p": 2}))
     with pytest.raises(BigModelError, match=r"generation_config.json: top_p must be"):
         GenerationConfig.from_pretrained(tmp_path)
+
+
+def test_min_new_tokens_matches_transformers(tiny_gpt2) -> None:
+    hf, model = tiny_gpt2
+    ids = torch.tensor([[5, 17, 42, 7]])
+    free = model.generate(ids, do_sample=False, max_new_tokens=8, eos_token_id=None)
+    new = free[0, ids.shape[1]:].tolist()
+    eos = new[0]  # as EOS, the first new token ends the text at once unless held back
+    kwargs = dict(do_sample=False, max_new_tokens=8, eos_token_id=eos, pad_token_id=eos)
+    early = model.generate(ids, **kwargs)
+    held = model.generate(ids, min_new_tokens=5, **kwargs)
+    assert early.shape[1] == ids.shape[1] + 1
+    assert eos not in held[0, ids.shape[1]: ids.shape[1] + 5].tolist()
+    with torch.no_grad():
+        expected = hf.generate(ids, attention_mask=torch.ones_like(ids), min_new_tokens=5, **kwargs)
+    assert held.tolist() == expected.tolist()
+
+
+def test_server_slot_holds_eos_back() -> None:
+    from bigmodel.serve.batching import SamplingParams, Slot
+
+    slot = Slot([1, 2, 3], SamplingParams(temperature=0.0, min_new_tokens=2), lambda event: None,
+                bm.load_tokenizer("tiny-gpt-en"), [0])
+    logits = torch.zeros(10)
+    logits[0] = 5.0
+    assert slot.choose(logits) != 0
+    slot.tokens = [4, 4]
+    assert slot.choose(logits) == 0

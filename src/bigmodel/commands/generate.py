@@ -40,6 +40,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--tokenizer", help="tokenizer name or folder (default: the model's)")
     parser.add_argument("-n", "--max-new-tokens", type=int,
                         help="tokens to add (default: the model's generation_config.json, else 50)")
+    parser.add_argument("--min-new-tokens", type=int, help="no end-of-text before this many new tokens")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--do-sample", dest="do_sample", action="store_true", default=None,
                       help="sample (on by default when a sampling option is given, or when the model's "
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     prompts = _prompts(args)
     options = dict(
-        tokenizer=args.tokenizer, max_new_tokens=args.max_new_tokens, do_sample=args.do_sample,
+        tokenizer=args.tokenizer, max_new_tokens=args.max_new_tokens, min_new_tokens=args.min_new_tokens,
+        do_sample=args.do_sample,
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
         repetition_penalty=args.repetition_penalty, no_repeat_ngram_size=args.no_repeat_ngram_size,
         stop=args.stop, seed=args.seed, max_time=args.max_time, dtype=args.dtype,

@@ -32,6 +32,7 @@ class GenerationConfig:
 
     max_new_tokens: int | None = None
     max_length: int | None = None
+    min_new_tokens: int | None = None
     do_sample: bool | None = None
     temperature: float | None = None
     top_k: int | None = None

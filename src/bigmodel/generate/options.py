@@ -22,6 +22,7 @@ from ..errors import BigModelError, did_you_mean
 class GenerationOptions:
     max_new_tokens: int | None = None
     max_length: int | None = None
+    min_new_tokens: int | None = None
     do_sample: bool = False
     temperature: float | None = None
     top_k: int | None = None
@@ -67,7 +68,8 @@ def _is_number(value: Any) -> bool:
 
 # The model's decoding recipe: left out as a whole when the caller picks the decoding
 # (greedy or beams), so that do_sample=False / --greedy is the plain argmax.
-RECIPE = ("do_sample", "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "no_repeat_ngram_size")
+RECIPE = ("do_sample", "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "no_repeat_ngram_size",
+          "min_new_tokens")
 
 
 def picks_own_decoding(given: dict[str, Any]) -> bool:
@@ -131,6 +133,8 @@ def _check(o: GenerationOptions) -> None:
         raise bad("max_new_tokens", "an integer >= 0")
     if o.max_length is not None and (not _is_int(o.max_length) or o.max_length < 1):
         raise bad("max_length", "a positive integer")
+    if o.min_new_tokens is not None and (not _is_int(o.min_new_tokens) or o.min_new_tokens < 0):
+        raise bad("min_new_tokens", "an integer >= 0")
     if not isinstance(o.do_sample, bool):
         raise bad("do_sample", "True or False")
     if o.temperature is not None:

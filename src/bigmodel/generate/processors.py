@@ -27,6 +27,7 @@ from torch import Tensor
 __all__ = [
     "ForcedEOSTokenLogitsProcessor",
     "LogitsProcessor",
+    "MinNewTokensLengthLogitsProcessor",
     "MinPLogitsWarper",
     "NoBadWordsLogitsProcessor",
     "NoRepeatNGramLogitsProcessor",
@@ -216,6 +217,22 @@ class ForcedEOSTokenLogitsProcessor(LogitsProcessor):
         return forced
 
 
+class MinNewTokensLengthLogitsProcessor(LogitsProcessor):
+    """EOS is not allowed until ``min_new_tokens`` tokens follow the ``prompt_length`` given."""
+
+    def __init__(self, prompt_length: int, min_new_tokens: int, eos_token_id: int | Sequence[int]) -> None:
+        self.prompt_length = int(prompt_length)
+        self.min_new_tokens = int(min_new_tokens)
+        self.eos = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        if input_ids.shape[-1] - self.prompt_length >= self.min_new_tokens:
+            return scores
+        scores = scores.clone()
+        scores[:, self.eos] = NEG_INF
+        return scores
+
+
 def build_processors(
     *,
     do_sample: bool = False,
@@ -231,10 +248,14 @@ def build_processors(
     eos_token_id: int | Sequence[int] | None = None,
     padding_lengths: Tensor | None = None,
     min_tokens_to_keep: int = 1,
+    min_new_tokens: int | None = None,
+    prompt_length: int | None = None,
 ) -> list[LogitsProcessor]:
     """The processors a set of options asks for, in transformers' order: the rules that
     forbid or penalize first, then (sampling only) temperature, top-k, top-p, min-p."""
     rules: list[LogitsProcessor] = []
+    if min_new_tokens and prompt_length is not None and eos_token_id is not None:
+        rules.append(MinNewTokensLengthLogitsProcessor(prompt_length, min_new_tokens, eos_token_id))
     if repetition_penalty is not None and repetition_penalty != 1.0:
         rules.append(RepetitionPenaltyLogitsProcessor(repetition_penalty, padding_lengths))
     if no_repeat_ngram_size:

@@ -120,6 +120,8 @@ def prepare(model: Any, input_ids: Tensor, attention_mask: Tensor | None, opts: 
         max_length=sequences.shape[1] + new,
         eos_token_id=opts.eos_token_id,
         padding_lengths=padding_lengths,
+        min_new_tokens=opts.min_new_tokens,
+        prompt_length=sequences.shape[1],
     ) + list(opts.logits_processor)
     return runner, sequences, new, processors
 

@@ -384,7 +384,8 @@ def _params(req: Any, max_tokens: int, stops: list[str], choice: int, defaults: 
     greedy = chosen.get("temperature") == 0 or ("temperature" not in given and chosen.get("do_sample") is False)
     return SamplingParams(max_new_tokens=max_tokens, temperature=0.0 if greedy else chosen.get("temperature", 1.0),
                           top_p=chosen.get("top_p") or 1.0, top_k=chosen.get("top_k", 0),
-                          repetition_penalty=chosen.get("repetition_penalty"), seed=seed, stop=stops)
+                          repetition_penalty=chosen.get("repetition_penalty"), seed=seed, stop=stops,
+                          min_new_tokens=chosen.get("min_new_tokens"))
 
 
 def check_scoring(served: ServedModel, req: Any, prompts: list[list[int]]) -> None:

@@ -69,6 +69,7 @@ class SamplingParams:
     repetition_penalty: float | None = None
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
+    min_new_tokens: int | None = None  # EOS not allowed before this many tokens
 
     @property
     def greedy(self) -> bool:
@@ -118,6 +119,9 @@ class Slot:
             top_k=params.top_k or None,
             top_p=params.top_p,
             repetition_penalty=params.repetition_penalty,
+            min_new_tokens=params.min_new_tokens,
+            prompt_length=len(self.prompt_ids),
+            eos_token_id=list(eos_ids) or None,
         )
         self.generator: torch.Generator | None = None
         if params.seed is not None:

@@ -186,6 +186,7 @@ def generate_detailed(
     tokenizer: Any = None,
     *,
     max_new_tokens: int | None = None,
+    min_new_tokens: int | None = None,
     do_sample: bool | None = None,
     temperature: float | None = None,
     top_k: int | None = None,
@@ -224,7 +225,8 @@ def generate_detailed(
     ids, mask = _encode(tok, prompts, lm)
     max_new_tokens = _new_token_budget(max_new_tokens, max_length, ids.shape[1], lm)
     options = _engine_options(dict(
-        max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_k=top_k, top_p=top_p,
+        max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=do_sample, temperature=temperature,
+        top_k=top_k, top_p=top_p,
         min_p=min_p, repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
         num_beams=num_beams, length_penalty=length_penalty, early_stopping=early_stopping,
         num_return_sequences=num_return_sequences, seed=seed, max_time=max_time,
