@@ -21,6 +21,12 @@ from bigmodel.errors import BigModelError
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def _no_kernel_notice(monkeypatch) -> None:
+    # The once-per-machine kernel measurement notice (nn/kernel_choice.py) is not an error line.
+    monkeypatch.setenv("BIGMODEL_KERNEL_NOTICE", "0")
+
+
 @pytest.fixture()
 def tree(tmp_path: Path) -> Path:
     (tmp_path / "file.txt").write_text("x")
