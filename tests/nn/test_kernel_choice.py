@@ -77,6 +77,8 @@ def test_a_gpt_generates_the_same_tokens_whichever_kernel_wins(winner: str, cach
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from bigmodel.models.gpt import GPT, GPTConfig
 
+    if winner not in [c.name for rows in (1, 4) for c in linear_kernels.candidates_for(rows, torch.float32, True)]:
+        pytest.skip(f"{winner} is not offered here (numpy: its BLAS runs other threads than torch)")
     model = GPT(GPTConfig(vocab_size=97, max_seq_len=64, d_model=32, n_heads=2, n_layers=2, d_ff=64,
                           bos_token_id=None, eos_token_id=None)).eval()
     prompt = torch.randint(0, 97, (2, 5))

@@ -9,6 +9,7 @@ dtype and the number of rows, so ``nn/kernel_choice.py`` times them on the machi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,6 +114,18 @@ def _numpy_blas(weight: Tensor, bias: Tensor | None) -> Kernel:
     return kernel
 
 
+def numpy_threads_match() -> bool:
+    """Whether numpy's OpenBLAS runs as many threads as torch. It picks its count once, from
+    OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) or else the usable cores, whatever
+    torch.set_num_threads says; offered only then, it never runs more threads than asked for."""
+    value = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or ""
+    try:
+        blas = int(value.split(",")[0])
+    except ValueError:
+        blas = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return blas == torch.get_num_threads()
+
+
 @dataclass(frozen=True)
 class Candidate:
     name: str
@@ -127,9 +140,8 @@ CANDIDATES: tuple[Candidate, ...] = (
     Candidate("transposed", _transposed, lambda rows, dtype, bias: rows > 1),
     Candidate("packed", _packed, lambda rows, dtype, bias: (
         mkldnn_available() and dtype in (torch.float32, torch.bfloat16))),
-    # numpy's BLAS runs its own threads (all cores, whatever torch.set_num_threads says), so it
-    # is offered only for the memory-bound few-row products where it can win.
-    Candidate("numpy", _numpy_blas, lambda rows, dtype, bias: rows <= 8 and dtype == torch.float32),
+    Candidate("numpy", _numpy_blas, lambda rows, dtype, bias: (
+        rows <= 8 and dtype == torch.float32 and numpy_threads_match())),
 )
 BY_NAME = {candidate.name: candidate for candidate in CANDIDATES}
 REFERENCE = "f_linear"
