@@ -60,7 +60,7 @@ def shipped_gpts() -> None:
             continue
         recipe = bm.load(name).generation_config
         settings = ", ".join(f"{k}={v}" for k, v in recipe.to_dict().items()
-                             if k in ("temperature", "top_k", "top_p", "repetition_penalty"))
+                             if k in ("temperature", "top_k", "top_p", "repetition_penalty", "min_new_tokens"))
         print(f"(its generation_config.json: {settings}; seed 0; --greedy for the argmax)")
         for prompt in prompts:
             print(f"   input:  {prompt}")
