@@ -129,11 +129,21 @@ class KernelTable:
 
 
 _TABLES: dict[str, KernelTable] = {}
+_BY_SETTING: dict[tuple[int, str | None, str | None], KernelTable] = {}
 _TABLES_LOCK = threading.Lock()
 
 
 def current_table() -> KernelTable:
     """The table for this process's machine key and BIGMODEL_KERNEL_CACHE (loaded once)."""
+    # What can change within a process; looked up on every new layer of every forward pass.
+    setting = (torch.get_num_threads(), os.environ.get(ENV), os.environ.get("XDG_CACHE_HOME"))
+    table = _BY_SETTING.get(setting)
+    if table is None:
+        table = _BY_SETTING[setting] = _table_for_key()
+    return table
+
+
+def _table_for_key() -> KernelTable:
     key = machine_key()
     path = cache_path(key)
     name = f"{key_hash(key)}:{path}"
@@ -150,3 +160,4 @@ def forget_tables() -> None:
     """Drop the tables held in memory (the next use reads the file again)."""
     with _TABLES_LOCK:
         _TABLES.clear()
+        _BY_SETTING.clear()
