@@ -13,6 +13,12 @@ from bigmodel.nn.inference_linear import _PACKED, inference_linear
 from bigmodel.nn.linear_kernels import build_kernel
 
 
+@pytest.fixture(autouse=True)
+def _measured_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real measured choice (kept in memory), not the test suite's F.linear everywhere."""
+    monkeypatch.setenv("BIGMODEL_KERNEL_CACHE", "memory")
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("shape", [(1, 1), (1, 8), (2, 5), (3, 40), (1, 100)])

@@ -32,9 +32,9 @@ NOTICE_ENV = "BIGMODEL_KERNEL_NOTICE"
 ROW_BUCKETS: tuple[tuple[float, str, int], ...] = (
     (1, "1", 1), (8, "2-8", 8), (32, "9-32", 32), (64, "33-64", 64), (float("inf"), ">64", 128),
 )
-REPS = 7
+REPS = 9
 BUDGET_S = 0.02  # timed calls stop after this much per candidate (after at least MIN_REPS of them)
-MIN_REPS = 5
+MIN_REPS = 3
 # Decoding reads each weight once per token, after every other layer's: from memory, not from
 # a cache. A weight smaller than this is timed cycling through copies of it that add up to
 # this many bytes (more than a core's L2), so that each timed call reads one not touched lately.
