@@ -1,12 +1,13 @@
 """Which kernel computes y = x Wᵀ + b fastest, measured on the machine it runs on.
 
 For one (operation, out x in, dtype, row bucket) every candidate of ``nn/linear_kernels.py``
-that applies is timed on the weight itself and a random x of the bucket's representative row
-count: one warm-up call, then up to ``REPS`` timed calls (fewer once ``BUDGET_S`` is spent),
-median. A candidate whose result differs from ``F.linear`` beyond float tolerance, or that
-raises, is out. The winner is kept in the kernel cache (``nn/kernel_cache.py``) so the
-measurement happens once per machine, torch version and thread count; ``bigmodel tune`` makes
-it ahead of time for a model's shapes.
+that applies is timed on the weight itself (and copies of it, see ``COLD_BYTES``) and a random
+x of the bucket's representative row count: one warm-up call per copy, then up to ``REPS``
+timed calls (at least ``MIN_REPS``, fewer once ``BUDGET_S`` is spent), median. A candidate
+whose result differs from ``F.linear`` beyond float tolerance, or that raises, is out; one
+that beats ``F.linear`` by less than ``MARGIN`` loses to it. The winner is kept in the kernel
+cache (``nn/kernel_cache.py``) so the measurement happens once per machine, torch version and
+thread count; ``bigmodel tune`` makes it ahead of time for a model's shapes.
 
 The first measurement in a process is announced on one stderr line when notices are on: the
 CLI turns them on (BIGMODEL_KERNEL_NOTICE=1); library use stays quiet unless that variable is
