@@ -188,6 +188,41 @@ class _BertWithHeads(BigModel):
         if hasattr(self, "mlm_head"):
             self.mlm_head.decoder.weight = self.bert.embeddings.token.weight
 
+    def _add_classifier(self, config: BertConfig) -> None:
+        """Dropout + linear classifier (d_model -> num_labels), under transformers' names."""
+        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.dropout
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.d_model, config.num_labels)
+
+
+class _BertWithLabelledHead(_BertWithHeads):
+    """A head whose forward takes one ``labels`` tensor: logits from the encoder's output,
+    and with labels a loss from the logits."""
+
+    def _logits(self, out: ModelOutput) -> Tensor:
+        raise NotImplementedError
+
+    def _loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        labels: Tensor | None = None,
+        *,
+        output_hidden_states: bool = False,
+        output_attentions: bool = False,
+    ) -> ModelOutput:
+        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids,
+                           output_hidden_states, output_attentions)
+        out.logits = self._logits(out)
+        if labels is not None:
+            out.loss = self._loss(out.logits, labels)
+        return out
+
 
 class BertForPreTraining(_BertWithHeads):
     """BERT + MLM head + NSP head; with labels, loss = L_MLM + L_NSP."""
@@ -229,7 +264,7 @@ class BertForPreTraining(_BertWithHeads):
         return out
 
 
-class BertForMaskedLM(_BertWithHeads):
+class BertForMaskedLM(_BertWithLabelledHead):
     """BERT (no pooler) + MLM head; ``logits`` (B, T, vocab)."""
 
     architecture = "BertForMaskedLM"
@@ -240,26 +275,14 @@ class BertForMaskedLM(_BertWithHeads):
         self.mlm_head = MLMHead(config, self.bert.embeddings.token)
         self._finish_init()
 
-    def forward(
-        self,
-        input_ids: Tensor,
-        attention_mask: Tensor | None = None,
-        token_type_ids: Tensor | None = None,
-        position_ids: Tensor | None = None,
-        labels: Tensor | None = None,
-        *,
-        output_hidden_states: bool = False,
-        output_attentions: bool = False,
-    ) -> ModelOutput:
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids,
-                           output_hidden_states, output_attentions)
-        out.logits = self.mlm_head(out.last_hidden_state)
-        if labels is not None:
-            out.loss = mlm_loss(out.logits, labels)
-        return out
+    def _logits(self, out: ModelOutput) -> Tensor:
+        return self.mlm_head(out.last_hidden_state)
+
+    def _loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        return mlm_loss(logits, labels)
 
 
-class BertForSequenceClassification(_BertWithHeads):
+class BertForSequenceClassification(_BertWithLabelledHead):
     """BERT + dropout + linear classifier on the pooled [CLS] state; ``logits`` (B, num_labels)."""
 
     architecture = "BertForSequenceClassification"
@@ -267,28 +290,14 @@ class BertForSequenceClassification(_BertWithHeads):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config)
-        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.dropout
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(config.d_model, config.num_labels)
+        self._add_classifier(config)
         self._finish_init()
 
-    def forward(
-        self,
-        input_ids: Tensor,
-        attention_mask: Tensor | None = None,
-        token_type_ids: Tensor | None = None,
-        position_ids: Tensor | None = None,
-        labels: Tensor | None = None,
-        *,
-        output_hidden_states: bool = False,
-        output_attentions: bool = False,
-    ) -> ModelOutput:
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids,
-                           output_hidden_states, output_attentions)
-        out.logits = self.classifier(self.dropout(out.pooler_output))
-        if labels is not None:
-            out.loss = F.cross_entropy(out.logits.float(), labels.reshape(-1))
-        return out
+    def _logits(self, out: ModelOutput) -> Tensor:
+        return self.classifier(self.dropout(out.pooler_output))
+
+    def _loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        return F.cross_entropy(logits.float(), labels.reshape(-1))
 
 
 class BertForQuestionAnswering(_BertWithHeads):
@@ -334,7 +343,7 @@ class BertForQuestionAnswering(_BertWithHeads):
         return out
 
 
-class BertForTokenClassification(_BertWithHeads):
+class BertForTokenClassification(_BertWithLabelledHead):
     """BERT (no pooler) + dropout + a linear classifier on every token; ``logits`` (B, T, num_labels).
 
     With ``labels`` (B, T), loss = cross-entropy over the positions whose label is not -100
@@ -346,25 +355,11 @@ class BertForTokenClassification(_BertWithHeads):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config, add_pooler=False)
-        dropout = config.classifier_dropout if config.classifier_dropout is not None else config.dropout
-        self.dropout = nn.Dropout(dropout)
-        self.classifier = nn.Linear(config.d_model, config.num_labels)
+        self._add_classifier(config)
         self._finish_init()
 
-    def forward(
-        self,
-        input_ids: Tensor,
-        attention_mask: Tensor | None = None,
-        token_type_ids: Tensor | None = None,
-        position_ids: Tensor | None = None,
-        labels: Tensor | None = None,
-        *,
-        output_hidden_states: bool = False,
-        output_attentions: bool = False,
-    ) -> ModelOutput:
-        out = self._encode(input_ids, attention_mask, token_type_ids, position_ids,
-                           output_hidden_states, output_attentions)
-        out.logits = self.classifier(self.dropout(out.last_hidden_state))
-        if labels is not None:
-            out.loss = mlm_loss(out.logits, labels)
-        return out
+    def _logits(self, out: ModelOutput) -> Tensor:
+        return self.classifier(self.dropout(out.last_hidden_state))
+
+    def _loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+        return mlm_loss(logits, labels)
