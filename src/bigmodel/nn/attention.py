@@ -207,6 +207,20 @@ class MultiHeadAttention(nn.Module):
         batch, seq_len, _ = x.shape
         return x.view(batch, seq_len, self.n_heads, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
 
+    def memory_keys_values(self, context: Tensor, kv_cache: KVCache | None = None,
+                           layer_idx: int = 0) -> tuple[Tensor, Tensor]:
+        """Cross-attention's keys and values K = M W^K, V = M W^V (B, nh, S, hs) from the
+        encoder's memory M (B, S, d_model): projected on the first call, then read from
+        ``kv_cache`` (the memory does not change while the decoder writes)."""
+        if kv_cache is not None and kv_cache.lengths[layer_idx] > 0:
+            end = kv_cache.lengths[layer_idx]
+            return kv_cache.keys[layer_idx][:, :, :end], kv_cache.values[layer_idx][:, :, :end]
+        k, v = self.kv_proj(context).split(self.d_model, dim=-1)
+        k, v = self._split_heads(k), self._split_heads(v)
+        if kv_cache is not None:
+            k, v = kv_cache.update(layer_idx, k, v)
+        return k, v
+
     def forward(
         self,
         x: Tensor,
@@ -229,15 +243,8 @@ class MultiHeadAttention(nn.Module):
         if self.cross_attention:
             if context is None:
                 raise ValueError("cross-attention needs the encoder output as `context`")
-            q = self._split_heads(self.q_proj(x))
-            if kv_cache is not None and kv_cache.lengths[layer_idx] > 0:
-                end = kv_cache.lengths[layer_idx]
-                k, v = kv_cache.keys[layer_idx][:, :, :end], kv_cache.values[layer_idx][:, :, :end]
-            else:
-                k, v = self.kv_proj(context).split(self.d_model, dim=-1)
-                k, v = self._split_heads(k), self._split_heads(v)
-                if kv_cache is not None:
-                    k, v = kv_cache.update(layer_idx, k, v)
+            q = self._split_heads(self.q_proj(x))  # queries from the decoder: (B, nh, T, hs)
+            k, v = self.memory_keys_values(context, kv_cache, layer_idx)
         else:
             q, k, v = self.qkv_proj(x).split(self.d_model, dim=-1)
             q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
