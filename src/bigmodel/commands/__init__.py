@@ -66,3 +66,27 @@ def output_dir(text: str) -> str:
     except BigModelError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def read_text_file(path: str, flag: str) -> str:
+    """The UTF-8 text of ``path`` ('-' = stdin); a missing, folder or non-UTF-8 path is one
+    error line naming ``flag``."""
+    from ..errors import BigModelError
+
+    try:
+        if path == "-":
+            return sys.stdin.read()
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise BigModelError(f"{flag}: no such file {path}") from None
+    except IsADirectoryError:
+        raise BigModelError(f"{flag}: {path} is a folder, not a text file") from None
+    except UnicodeDecodeError as exc:
+        raise BigModelError(f"{flag}: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def read_text_lines(path: str, flag: str) -> list[str]:
+    """:func:`read_text_file`'s lines, without their newlines."""
+    lines = read_text_file(path, flag).split("\n")
+    return lines[:-1] if lines[-1] == "" else lines

@@ -6,8 +6,7 @@ import argparse
 from typing import Any
 
 from ..devices import add_device_argument
-from ..errors import BigModelError
-from . import add_parser, positive_int, print_json
+from . import add_parser, positive_int, print_json, read_text_file
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +22,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--question", required=True, help="the question")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--context", help="the text that holds the answer")
-    source.add_argument("--context-file", metavar="F", help="read the context from this UTF-8 file")
+    source.add_argument("--context-file", metavar="F", help="read the context from this UTF-8 file ('-' = stdin)")
     parser.add_argument("-m", "--model", required=True, help="question-answering model folder (from bigmodel train)")
     parser.add_argument("-k", "--top-k", type=positive_int, default=1, help="show the k best spans (default 1)")
     parser.add_argument("--max-seq-len", type=positive_int, default=384,
@@ -37,22 +36,10 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def read_context(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        raise BigModelError(f"--context-file: no such file {path}") from None
-    except IsADirectoryError:
-        raise BigModelError(f"--context-file: {path} is a folder, not a text file") from None
-    except UnicodeDecodeError as exc:
-        raise BigModelError(f"--context-file: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-
-
 def run(args: argparse.Namespace) -> int:
     from ..tasks.question_answering import answer
 
-    context = args.context if args.context is not None else read_context(args.context_file)
+    context = args.context if args.context is not None else read_text_file(args.context_file, "--context-file")
     result = answer(args.question, context, args.model, top_k=args.top_k, max_seq_len=args.max_seq_len,
                     doc_stride=args.doc_stride, max_answer_len=args.max_answer_len)
     if args.json:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from ..devices import add_device_argument
 from ..errors import BigModelError
-from . import add_parser, positive_int, print_json
+from . import add_parser, positive_int, print_json, read_text_lines
 
 
 def register(subparsers: Any) -> None:
@@ -31,26 +30,15 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def read_lines(path: str) -> list[str]:
-    try:
-        if path == "-":
-            lines = list(sys.stdin)
-        else:
-            with open(path, encoding="utf-8") as handle:
-                lines = list(handle)
-    except FileNotFoundError:
-        raise BigModelError(f"--file: no such file {path}") from None
-    except IsADirectoryError:
-        raise BigModelError(f"--file: {path} is a folder, not a text file") from None
-    except UnicodeDecodeError as exc:
-        raise BigModelError(f"--file: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    return [line.strip() for line in lines if line.strip()]
+def nonempty_lines(path: str) -> list[str]:
+    """The stripped lines of --file ``path``, empty ones skipped."""
+    return [line.strip() for line in read_text_lines(path, "--file") if line.strip()]
 
 
 def run(args: argparse.Namespace) -> int:
     from ..tasks.text_classification import classify
 
-    texts = list(args.texts) + (read_lines(args.file) if args.file else [])
+    texts = list(args.texts) + (nonempty_lines(args.file) if args.file else [])
     if not texts:
         raise BigModelError("give at least one text (arguments or --file)")
     results = classify(texts, args.model, top_k=args.top_k, batch_size=args.batch_size,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from ..devices import add_device_argument
 from ..errors import BigModelError
-from . import add_parser, positive_int, print_json
+from . import add_parser, positive_int, print_json, read_text_lines
 
 
 def register(subparsers: Any) -> None:
@@ -30,24 +29,10 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _read_lines(path: str) -> list[str]:
-    try:
-        if path == "-":
-            return [line.rstrip("\n") for line in sys.stdin]
-        with open(path, encoding="utf-8") as handle:
-            return [line.rstrip("\n") for line in handle]
-    except FileNotFoundError:
-        raise BigModelError(f"--file: no such file {path}") from None
-    except IsADirectoryError:
-        raise BigModelError(f"--file: {path} is a folder, not a text file") from None
-    except UnicodeDecodeError as exc:
-        raise BigModelError(f"--file: {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-
-
 def run(args: argparse.Namespace) -> int:
     from ..tasks.embeddings import embed
 
-    texts = list(args.texts) + (_read_lines(args.file) if args.file else [])
+    texts = list(args.texts) + (read_text_lines(args.file, "--file") if args.file else [])
     if not texts:
         raise BigModelError("give at least one text (arguments or --file)")
     if args.query is not None:
