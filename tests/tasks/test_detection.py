@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import bigmodel as bm
@@ -18,6 +20,15 @@ from bigmodel.errors import BigModelError
 from bigmodel.tasks.detection import draw_detections, evaluate_detection
 
 MODEL = "tiny-detector-digits"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny convolutions run fastest on one thread (two contend on a shared, busy CPU)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from bigmodel.data.digit_canvases import CanvasSettings, write_canvases
 from bigmodel.errors import BigModelError
@@ -15,6 +17,15 @@ TINY_DETECTOR = {"embedding_size": 8, "hidden_sizes": [16, 32, 32], "depths": [1
                  "head_channels": 32, "image_size": 32}
 # Easy canvases: two very different digits, one or two per 32×32 canvas, always large.
 EASY = {"size": 32, "min_digits": 1, "max_digits": 2, "min_scale": 2.5, "max_scale": 3.0, "classes": (0, 1)}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny convolutions run fastest on one thread (two contend on a shared, busy CPU)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def recipe(train: Path, val: Path | None, out: Path, steps: int) -> dict:
