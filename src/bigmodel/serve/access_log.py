@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from typing import Any
+
+from .response_timing import TimedToLastByte
 
 logger = logging.getLogger("bigmodel.serve.access")
 
@@ -43,36 +44,14 @@ def access_line(method: str, path: str, status: int, seconds: float, usage: dict
     return line
 
 
-class AccessLog:
+def log_request(scope: dict[str, Any], status: int, seconds: float) -> None:
+    if logger.isEnabledFor(logging.INFO):
+        usage = scope.get("state", {}).get(USAGE_KEY)
+        logger.info(access_line(scope.get("method", "?"), scope.get("path", ""), status, seconds, usage))
+
+
+class AccessLog(TimedToLastByte):
     """Pure ASGI middleware (a streamed response is logged after its last chunk)."""
 
     def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = [500]
-        logged = [False]
-
-        def log() -> None:
-            logged[0] = True
-            if logger.isEnabledFor(logging.INFO):
-                usage = scope.get("state", {}).get(USAGE_KEY)
-                logger.info(access_line(scope.get("method", "?"), scope.get("path", ""), status[0],
-                                        time.perf_counter() - start, usage))
-
-        async def send_and_log(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = int(message["status"])
-            await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body", False):
-                log()
-
-        try:
-            await self.app(scope, receive, send_and_log)
-        finally:
-            if not logged[0]:  # the client went away mid-response, or the app raised
-                log()
+        super().__init__(app, log_request)

@@ -17,7 +17,6 @@ when /metrics is scraped (a collector), so they cost nothing between scrapes.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,6 +30,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from .batching import BatchEngine
+from .response_timing import TimedToLastByte
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 PATHS = ("/", "/health", "/metrics", "/v1/models", "/v1/completions", "/v1/chat/completions", "/v1/embeddings",
@@ -104,32 +104,11 @@ class Metrics:
     def middleware_class(self) -> type:
         metrics = self
 
-        class RecordRequests:
+        class RecordRequests(TimedToLastByte):
             """Pure ASGI, so that a streamed response is timed to its last byte."""
 
             def __init__(self, app: Any) -> None:
-                self.app = app
-
-            async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-                if scope["type"] != "http":
-                    await self.app(scope, receive, send)
-                    return
-                start = time.perf_counter()
-                status = [500]
-                recorded = [False]
-
-                async def send_and_note(message: dict[str, Any]) -> None:
-                    if message["type"] == "http.response.start":
-                        status[0] = int(message["status"])
-                    await send(message)
-                    if message["type"] == "http.response.body" and not message.get("more_body", False):
-                        recorded[0] = True
-                        metrics.observe(scope.get("path", ""), status[0], time.perf_counter() - start)
-
-                try:
-                    await self.app(scope, receive, send_and_note)
-                finally:
-                    if not recorded[0]:  # the client went away mid-response
-                        metrics.observe(scope.get("path", ""), status[0], time.perf_counter() - start)
+                super().__init__(app, lambda scope, status, seconds:
+                                 metrics.observe(scope.get("path", ""), status, seconds))
 
         return RecordRequests
