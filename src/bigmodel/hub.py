@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -176,15 +178,26 @@ def _read_weight_files(directory: Path, *, trust_external_files: bool = False) -
     if pickled.is_file():
         paths.check_inside(directory, pickled.name, "weights file", trust=trust)
         try:
-            state = torch.load(str(pickled), map_location="cpu", weights_only=True)
+            state = load_tensors_only(pickled)
         except Exception as exc:  # noqa: BLE001 - any unpickling failure is the file's fault
+            # Not torch's text: it suggests weights_only=False, i.e. running the file's code.
+            reason = "it holds more than tensors" if isinstance(exc, pickle.UnpicklingError) else (
+                str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__)
             raise BigModelError(f"{pickled} is not a plain tensor checkpoint (refused to unpickle "
-                                f"anything else): {str(exc).splitlines()[0][:200]}") from None
+                                f"anything else): {reason}") from None
         if not isinstance(state, dict):
             raise BigModelError(f"{pickled} does not hold a state dict")
         return state
     raise BigModelError(f"{directory} has no model.safetensors, model.safetensors.index.json "
                         f"or pytorch_model.bin")
+
+
+def load_tensors_only(path: str | Path) -> Any:
+    """``torch.load(weights_only=True)`` without its protocol UserWarning on stderr (a file
+    pickled with protocol 4 warns even when it is refused: a second line beside the error)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.load(str(path), map_location="cpu", weights_only=True)
 
 
 def model_class(family_map: FamilyMap, architecture: str) -> type[BigModel]:

@@ -527,8 +527,8 @@ class Trainer:
 
         folder = find_checkpoint(path)
         try:
-            state = torch.load(folder / STATE_FILE, weights_only=True)
-            opt_state = torch.load(folder / OPTIMIZER_FILE, weights_only=True)
+            state = hub.load_tensors_only(folder / STATE_FILE)
+            opt_state = hub.load_tensors_only(folder / OPTIMIZER_FILE)
         except pickle.UnpicklingError:
             # torch's own message suggests weights_only=False, i.e. running the file's code: no.
             raise BigModelError(f"checkpoint {folder} holds more than plain tensors and numbers; "
