@@ -51,6 +51,16 @@ def get_model(model: str | Path | BigModel, *, architecture: str | None = None,
     return _cached_model(str(model), architecture, dtype, str(target) if target is not None else "cpu")
 
 
+def get_model_for(model: str | Path | BigModel, architectures: tuple[str, ...], needed: str, *,
+                  dtype: str | None = None) -> BigModel:
+    """:func:`get_model`, or one error saying what ``model`` is and that it is not ``needed``."""
+    network = get_model(model, dtype=dtype)
+    if network.architecture not in architectures:
+        raise BigModelError(f"model {getattr(network, 'name_or_path', model)!s} is a {network.architecture}, "
+                            f"not {needed}")
+    return network
+
+
 def get_tokenizer(model: str | Path | BigModel, tokenizer: Any = None) -> Any:
     """The tokenizer passed in, or the one that belongs with ``model``."""
     if tokenizer is not None and not isinstance(tokenizer, (str, Path)):

@@ -25,7 +25,7 @@ import torch
 from ..devices import to_device
 from ..errors import BigModelError
 from ..models.base import BigModel
-from .common import get_model, get_tokenizer
+from .common import get_model_for, get_tokenizer
 
 QA_ARCHITECTURES = ("BertForQuestionAnswering",)
 NOT_CONTEXT = -10000.0  # the logit transformers gives positions outside the context
@@ -33,14 +33,8 @@ NOT_CONTEXT = -10000.0  # the logit transformers gives positions outside the con
 
 def load_span_model(model: str | Path | BigModel, dtype: str | None = None) -> BigModel:
     """A question-answering model (span start/end head), or one clear error."""
-    network = get_model(model, dtype=dtype)
-    if network.architecture not in QA_ARCHITECTURES:
-        raise BigModelError(
-            f"model {getattr(network, 'name_or_path', model)!s} is a {network.architecture}, not a "
-            f"question-answering model (BertForQuestionAnswering); fine-tune one with "
-            f'[task] kind = "question_answering"'
-        )
-    return network
+    return get_model_for(model, QA_ARCHITECTURES, 'a question-answering model (BertForQuestionAnswering); '
+                         'fine-tune one with [task] kind = "question_answering"', dtype=dtype)
 
 
 def context_windows(tokenizer: Any, question: str, context: str, max_seq_len: int,

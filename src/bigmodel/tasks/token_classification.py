@@ -20,7 +20,7 @@ import torch
 from ..devices import to_device
 from ..errors import BigModelError
 from ..models.base import BigModel
-from .common import get_model, get_tokenizer
+from .common import get_model_for, get_tokenizer
 
 TAGGER_ARCHITECTURES = ("BertForTokenClassification",)
 AGGREGATIONS = ("simple", "none")
@@ -28,14 +28,8 @@ AGGREGATIONS = ("simple", "none")
 
 def load_tagger(model: str | Path | BigModel, dtype: str | None = None) -> BigModel:
     """A token-classification model, or one clear error."""
-    network = get_model(model, dtype=dtype)
-    if network.architecture not in TAGGER_ARCHITECTURES:
-        raise BigModelError(
-            f"model {getattr(network, 'name_or_path', model)!s} is a {network.architecture}, not a "
-            f'token classifier (BertForTokenClassification); fine-tune one with [task] kind = '
-            f'"token_classification"'
-        )
-    return network
+    return get_model_for(model, TAGGER_ARCHITECTURES, 'a token classifier (BertForTokenClassification); '
+                         'fine-tune one with [task] kind = "token_classification"', dtype=dtype)
 
 
 def split_tag(label: str) -> tuple[str, str]:
