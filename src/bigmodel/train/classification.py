@@ -49,6 +49,7 @@ from ..data.tables import (
 from ..errors import BigModelError
 from ..nn.lora import DEFAULT_MODULES_TO_SAVE, DEFAULT_TARGETS
 from .objectives import Objective, register_objective
+from .pretrained_finetuning import check_context, pretrained_tokenizer
 
 HEADS = {"bert": "BertForSequenceClassification", "gpt": "GPT2ForSequenceClassification"}
 
@@ -310,10 +311,7 @@ class TextClassification(Objective):
                 f"{len(d.validation)} validation rows ({format_balance(d.validation.labels or [])})")
 
     def build_tokenizer(self) -> Any:
-        from ..tasks.common import resolve_tokenizer_source
-        from ..tokenizers import load_tokenizer
-
-        return load_tokenizer(self.config.data.tokenizer or resolve_tokenizer_source(self.config.model.pretrained))
+        return pretrained_tokenizer(self.config)
 
     def _pad_id(self) -> int:
         tok = self.tokenizer
@@ -326,9 +324,7 @@ class TextClassification(Objective):
         o = self.options
         model = build_classifier(self.config.model.pretrained, self.config.model.architecture,
                                  self.data.id2label, self._pad_id())
-        if self.config.data.seq_len > model.config.max_seq_len:
-            raise BigModelError(f"config data.seq_len={self.config.data.seq_len} exceeds the model's context "
-                                f"of {model.config.max_seq_len}")
+        check_context(self.config, model)
         if o.lora:
             from ..nn.lora import apply_lora
 

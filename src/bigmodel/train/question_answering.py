@@ -27,7 +27,6 @@ Recipe::
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +37,7 @@ from torch import Tensor
 from ..data.squad import QAExample, read_squad
 from ..errors import BigModelError
 from .objectives import Objective, register_objective
+from .pretrained_finetuning import check_context, pretrained_tokenizer, read_train_validation
 
 ARCHITECTURE = "BertForQuestionAnswering"
 
@@ -116,27 +116,12 @@ class QuestionAnswering(Objective):
         if o.doc_stride < 0 or o.max_answer_len < 1 or o.max_eval_examples < 0:
             raise BigModelError("config task.doc_stride and task.max_eval_examples must be >= 0 and "
                                 "task.max_answer_len >= 1")
-        if not 0 < o.validation_fraction < 1:
-            raise BigModelError(f"config task.validation_fraction must be in (0, 1), got {o.validation_fraction}")
-        self.train_examples = read_squad(config.data.path)
-        if config.data.validation_path:
-            self.validation_examples = read_squad(config.data.validation_path)
-        else:
-            order = list(range(len(self.train_examples)))
-            random.Random(o.split_seed).shuffle(order)
-            held = max(1, round(o.validation_fraction * len(order)))
-            if held >= len(order):
-                raise BigModelError(f"{config.data.path} has {len(order)} questions: too few to hold out a "
-                                    f"validation share; set data.validation_path")
-            self.validation_examples = [self.train_examples[i] for i in order[:held]]
-            self.train_examples = [self.train_examples[i] for i in order[held:]]
+        self.train_examples, self.validation_examples = read_train_validation(
+            config, read_squad, "questions", validation_fraction=o.validation_fraction, split_seed=o.split_seed)
         self.network: Any = None
 
     def build_tokenizer(self) -> Any:
-        from ..tasks.common import resolve_tokenizer_source
-        from ..tokenizers import load_tokenizer
-
-        return load_tokenizer(self.config.data.tokenizer or resolve_tokenizer_source(self.config.model.pretrained))
+        return pretrained_tokenizer(self.config)
 
     def build_model(self) -> Any:
         from ..hub import load
@@ -147,9 +132,7 @@ class QuestionAnswering(Objective):
         model = load(self.config.model.pretrained, architecture=ARCHITECTURE).train()
         if model.family != "bert":
             raise BigModelError(f"model.pretrained {self.config.model.pretrained!r} is not a BERT")
-        if self.config.data.seq_len > model.config.max_seq_len:
-            raise BigModelError(f"config data.seq_len={self.config.data.seq_len} exceeds the model's context "
-                                f"of {model.config.max_seq_len}")
+        check_context(self.config, model)
         self.network = model
         return model
 

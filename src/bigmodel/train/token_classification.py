@@ -25,7 +25,6 @@ Recipe::
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +36,7 @@ from ..data.conll import TaggedSentence, label_list, read_conll
 from ..errors import BigModelError
 from ..tasks.span_evaluation import IGNORE, encode_words, first_subtoken_labels, word_tags
 from .objectives import Objective, register_objective
+from .pretrained_finetuning import check_context, pretrained_tokenizer, read_train_validation
 
 ARCHITECTURE = "BertForTokenClassification"
 
@@ -120,20 +120,8 @@ class TokenClassification(Objective):
             raise BigModelError("config data.path is empty: point it at a CoNLL-style file (token tag per line)")
         if o.max_eval_examples < 0:
             raise BigModelError("config task.max_eval_examples must be >= 0")
-        if not 0 < o.validation_fraction < 1:
-            raise BigModelError(f"config task.validation_fraction must be in (0, 1), got {o.validation_fraction}")
-        self.train_sentences = read_conll(config.data.path)
-        if config.data.validation_path:
-            self.validation_sentences = read_conll(config.data.validation_path)
-        else:
-            order = list(range(len(self.train_sentences)))
-            random.Random(o.split_seed).shuffle(order)
-            held = max(1, round(o.validation_fraction * len(order)))
-            if held >= len(order):
-                raise BigModelError(f"{config.data.path} has {len(order)} sentences: too few to hold out a "
-                                    f"validation share; set data.validation_path")
-            self.validation_sentences = [self.train_sentences[i] for i in order[:held]]
-            self.train_sentences = [self.train_sentences[i] for i in order[held:]]
+        self.train_sentences, self.validation_sentences = read_train_validation(
+            config, read_conll, "sentences", validation_fraction=o.validation_fraction, split_seed=o.split_seed)
         self.labels = label_list(self.train_sentences)
         unseen = sorted({t for s in self.validation_sentences for t in s.tags} - set(self.labels))
         if unseen:
@@ -142,19 +130,14 @@ class TokenClassification(Objective):
         self.network: Any = None
 
     def build_tokenizer(self) -> Any:
-        from ..tasks.common import resolve_tokenizer_source
-        from ..tokenizers import load_tokenizer
-
-        return load_tokenizer(self.config.data.tokenizer or resolve_tokenizer_source(self.config.model.pretrained))
+        return pretrained_tokenizer(self.config)
 
     def build_model(self) -> Any:
         architecture = self.config.model.architecture or ARCHITECTURE
         if architecture != ARCHITECTURE:
             raise BigModelError(f"model.architecture {architecture!r}: token classification trains {ARCHITECTURE}")
         model = build_tagger(self.config.model.pretrained, dict(enumerate(self.labels)))
-        if self.config.data.seq_len > model.config.max_seq_len:
-            raise BigModelError(f"config data.seq_len={self.config.data.seq_len} exceeds the model's context "
-                                f"of {model.config.max_seq_len}")
+        check_context(self.config, model)
         self.network = model
         return model
 
