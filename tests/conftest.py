@@ -36,3 +36,19 @@ def tiny_seq2seq(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a 
                   "eval_every": 0, "log_every": 10, "progress": False, "weight_decay": 0.0, "save_every": 0},
     })
     return out
+
+
+@pytest.fixture(scope="session")
+def bert_en_folder(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a function
+    """make(name) -> (a new folder holding tiny-bert-en's tokenizer, its vocabulary size): save
+    a tiny random BERT built for that vocabulary into the folder and it loads by path, offline."""
+    from bigmodel.tokenizers import load_tokenizer
+
+    tok = load_tokenizer("tiny-bert-en")
+
+    def make(name: str):  # noqa: ANN202 - (Path, int)
+        folder = tmp_path_factory.mktemp(name)
+        tok.save_pretrained(folder)
+        return folder, len(tok)
+
+    return make

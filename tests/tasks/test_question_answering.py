@@ -20,12 +20,10 @@ CONTEXT = ("In the beginning God created the heaven and the earth. And the earth
 
 
 @pytest.fixture(scope="module")
-def qa_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-qa")
-    tok = load_tokenizer("tiny-bert-en")
-    tok.save_pretrained(folder)
+def qa_folder(bert_en_folder):
+    folder, vocab_size = bert_en_folder("tiny-qa")
     torch.manual_seed(5)
-    config = transformers.BertConfig(vocab_size=len(tok), max_position_embeddings=128, hidden_size=32,
+    config = transformers.BertConfig(vocab_size=vocab_size, max_position_embeddings=128, hidden_size=32,
                                      num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
     transformers.BertForQuestionAnswering(config).eval().save_pretrained(folder)
     return folder

@@ -10,7 +10,6 @@ import torch
 import bigmodel as bm
 from bigmodel.cli import main
 from bigmodel.errors import BigModelError
-from bigmodel.tokenizers import load_tokenizer
 
 transformers = pytest.importorskip("transformers")
 
@@ -22,12 +21,10 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def ner_folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-ner")
-    tok = load_tokenizer("tiny-bert-en")
-    tok.save_pretrained(folder)
+def ner_folder(bert_en_folder):
+    folder, vocab_size = bert_en_folder("tiny-ner")
     torch.manual_seed(7)
-    config = transformers.BertConfig(vocab_size=len(tok), max_position_embeddings=64, hidden_size=32,
+    config = transformers.BertConfig(vocab_size=vocab_size, max_position_embeddings=64, hidden_size=32,
                                      num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
                                      id2label=LABELS)
     model = transformers.BertForTokenClassification(config).eval()

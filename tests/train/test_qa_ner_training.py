@@ -13,7 +13,6 @@ from bigmodel.cli import main
 from bigmodel.errors import BigModelError
 from bigmodel.models.bert import BertConfig, BertModel
 from bigmodel.span_metrics import bio_entities, entity_scores, normalize_answer, squad_scores
-from bigmodel.tokenizers import load_tokenizer
 from bigmodel.train.trainer import Trainer
 
 PEOPLE = ["Abraham", "Isaac", "Jacob", "Moses", "Aaron", "Joseph", "Sarah", "Rachel", "David", "Samuel"]
@@ -51,13 +50,11 @@ def conll_file(path, n: int, seed: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def base_bert(tmp_path_factory):
+def base_bert(bert_en_folder):
     """A tiny random BERT with tiny-bert-en's vocabulary: fine-tuning must teach it everything."""
-    folder = tmp_path_factory.mktemp("base")
-    tok = load_tokenizer("tiny-bert-en")
-    tok.save_pretrained(folder)
+    folder, vocab_size = bert_en_folder("base")
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(tok), max_seq_len=64, d_model=64, n_layers=2, n_heads=4,
+    BertModel(BertConfig(vocab_size=vocab_size, max_seq_len=64, d_model=64, n_layers=2, n_heads=4,
                          d_ff=128)).save_pretrained(folder)
     return folder
 
