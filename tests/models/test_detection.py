@@ -12,7 +12,7 @@ import torch
 import bigmodel as bm
 from bigmodel.models.detection import DetectionOutput, DetectorConfig, ResNetDetector, focal_loss
 
-TINY = dict(embedding_size=8, hidden_sizes=(16, 32, 32), depths=(1, 1, 1), neck_channels=16, head_channels=16,
+TINY = dict(embedding_size=16, hidden_sizes=(16, 32, 32), depths=(1, 1, 1), neck_channels=16, head_channels=16,
             num_labels=3, image_size=32)
 
 

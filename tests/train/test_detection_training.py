@@ -13,7 +13,7 @@ from bigmodel.errors import BigModelError
 from bigmodel.tasks.detection import evaluate_detection
 from bigmodel.train.trainer import Trainer
 
-TINY_DETECTOR = {"embedding_size": 8, "hidden_sizes": [16, 32, 32], "depths": [1, 1, 1], "neck_channels": 32,
+TINY_DETECTOR = {"embedding_size": 16, "hidden_sizes": [16, 32, 32], "depths": [1, 1, 1], "neck_channels": 32,
                  "head_channels": 32, "image_size": 32}
 # Easy canvases: two very different digits, one or two per 32×32 canvas, always large.
 EASY = {"size": 32, "min_digits": 1, "max_digits": 2, "min_scale": 2.5, "max_scale": 3.0, "classes": (0, 1)}

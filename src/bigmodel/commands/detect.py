@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..devices import add_device_argument
 from ..errors import BigModelError
 from . import add_parser, output_file, positive_int, print_json
 
@@ -40,6 +41,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--data", help="--eval: a folder with annotations.json, or the COCO JSON file")
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    add_device_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -59,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise BigModelError(f"image {args.image!r} is not a file")
     if path.stat().st_size == 0:
         raise BigModelError(f"image {args.image!r} is an empty (0-byte) file")
-    found = detect(str(path), args.model, threshold=args.threshold, max_detections=args.max_detections)
+    found = detect(str(path), args.model, threshold=args.threshold, max_detections=args.max_detections,
+                   device=args.device)
     if args.out:
         draw_detections(str(path), found, args.out)
     if args.json:

@@ -22,6 +22,7 @@ from PIL import Image, ImageDraw
 from ..data.detection import detection_pixels, read_coco
 from ..data.images import ImageSource, load_image
 from ..detection_metrics import mean_average_precision
+from ..devices import to_device
 from ..errors import BigModelError
 from ..fileio import atomic_write
 from ..models.base import BigModel
@@ -85,10 +86,12 @@ def detect(
     max_detections: int | None = None,
     batch_size: int = 32,
     dtype: str | None = None,
+    device: str | torch.device | None = None,
 ) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
     """Objects in one image (a path, a PIL image or an (H, W[, C]) array):
     ``[{"label", "score", "box": [x0, y0, x1, y1]}, ...]`` with score >= ``threshold``, best
-    first, boxes in the image's pixels. A list of images gives a list of those lists."""
+    first, boxes in the image's pixels. A list of images gives a list of those lists.
+    ``device``: "cpu", "cuda", "mps" or "auto" (see :mod:`bigmodel.devices`)."""
     threshold = check_threshold(threshold)
     single = isinstance(images, (str, Path, Image.Image, np.ndarray))
     items = [images] if single else list(images) if isinstance(images, (list, tuple)) else None
@@ -101,7 +104,7 @@ def detect(
     if not items:
         return []
     loaded = [load_image(item) for item in items]  # a bad file is named before any work is done
-    network = load_detector(model, dtype)
+    network = to_device(load_detector(model, dtype), device)
     results = predict_boxes(network, loaded, threshold=threshold, batch_size=batch_size,
                             max_detections=max_detections)
     return results[0] if single else results
