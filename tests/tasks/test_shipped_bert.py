@@ -37,9 +37,9 @@ def test_tiny_bert_en_ships_only_what_it_trained() -> None:
     assert bm.load("tiny-bert-en").num_parameters() > 20_000_000  # the base's tensors are read too
 
 
-def test_tiny_bert_zh_fills_the_guide_example_one_character_per_token() -> None:
+def test_tiny_bert_zh_fills_a_blank_one_character_per_token() -> None:
     _shipped("tiny-bert-zh")
-    assert "术" in _top("人工智能是一种模拟人类智能的技[MASK]。", "tiny-bert-zh")
+    assert "国" in _top("中华人民共和[MASK]成立于一九四九年。", "tiny-bert-zh")
     tok = bm.load_tokenizer("tiny-bert-zh")
     pieces = tok.convert_ids_to_tokens(tok.encode("这个手机", add_special_tokens=False))
     assert pieces == ["这", "个", "手", "机"]
