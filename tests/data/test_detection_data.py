@@ -79,6 +79,9 @@ def test_a_good_file_reads_into_labels_and_corner_boxes(tmp_path: Path) -> None:
     ({"annotation": {"bbox": [1, 2, 0, 3]}}, "width or height <= 0"),
     ({"images": [{"id": 1, "file_name": "gone.png", "width": 20, "height": 10}]}, "'gone.png' not found"),
     ({"categories": []}, "'categories' is empty"),
+    ({"images": [{"id": 1, "file_name": "a.png", "width": 30, "height": 10}]},
+     "'a.png' is 20×10 pixels, but the JSON says width 30, height 10"),
+    ({"images": [{"id": 1, "file_name": "boxes.json", "width": 20, "height": 10}]}, "is not an image Pillow can read"),
     ({"annotations": {}}, "needs a list 'annotations'"),
 ])
 def test_bad_annotations_name_the_file_the_annotation_and_the_problem(tmp_path: Path, changes: dict,

@@ -134,13 +134,28 @@ def read_coco(data: str | Path, *, check_files: bool = True) -> CocoDataset:
     dataset = CocoDataset(path, names, ids)
     for image_id, image in images.items():
         file = path.parent / image["file_name"]
-        if check_files and not file.is_file():
-            raise BigModelError(f"{path}: image {image_id} file {image['file_name']!r} not found in {path.parent}")
+        if check_files:
+            _check_image_file(path, image, file)
         dataset.examples.append(DetectionExample(
             file, image["width"], image["height"],
             np.asarray(boxes[image_id], dtype=np.float32).reshape(-1, 4),
             np.asarray(labels[image_id], dtype=np.int64)))
     return dataset
+
+
+def _check_image_file(path: Path, image: dict[str, Any], file: Path) -> None:
+    """The file exists, is an image, and has the size the JSON gives (boxes are in its pixels)."""
+    if not file.is_file():
+        raise BigModelError(f"{path}: image {image['id']} file {image['file_name']!r} not found in {path.parent}")
+    try:
+        with Image.open(file) as opened:  # reads the header only
+            size = opened.size
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise BigModelError(f"{path}: image {image['id']} file {image['file_name']!r} is not an image Pillow "
+                            f"can read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    if size != (image["width"], image["height"]):
+        raise BigModelError(f"{path}: image {image['id']} file {image['file_name']!r} is {size[0]}×{size[1]} "
+                            f"pixels, but the JSON says width {image['width']}, height {image['height']}")
 
 
 def letterbox(image: ImageSource, size: int) -> tuple[Image.Image, float]:
