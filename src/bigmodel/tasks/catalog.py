@@ -73,17 +73,32 @@ def count_parameters(name: str) -> int:
 
 
 def _count_in_header(path: Any) -> int:
-    """Elements of the parameters listed in a safetensors header (8-byte length + JSON);
-    no tensor is read."""
+    """Elements of the parameters listed in a safetensors header (8-byte length + JSON), plus
+    those a folder reads from its ``base_model`` (see hub.read_weights); no tensor is read."""
+    from pathlib import Path
+
+    path = Path(path)
+    total = sum(_parameter_sizes(path).values())
+    config_path = path.parent / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    base, keys = config.get("base_model"), config.get("base_model_tensors") or []
+    if isinstance(base, str) and keys:
+        folder = local_weights_dir(PRESETS[base]) if base in PRESETS else Path(base)
+        sizes = _parameter_sizes(folder / "model.safetensors")
+        total += sum(sizes.get(key, sizes.get(key.split(".", 1)[-1], 0)) for key in keys)
+    return total
+
+
+def _parameter_sizes(path: Any) -> dict[str, int]:
     with open(path, "rb") as f:
         length = int.from_bytes(f.read(8), "little")
         header = json.loads(f.read(length))
-    total = 0
+    sizes = {}
     for key, entry in header.items():
         if key == "__metadata__" or key.endswith(BUFFER_SUFFIXES) or not entry["dtype"].startswith(("F", "BF")):
             continue  # integer entries (position ids) are buffers too
-        total += math.prod(entry["shape"])
-    return total
+        sizes[key] = math.prod(entry["shape"])
+    return sizes
 
 
 def _count_on_meta(name: str) -> int:
