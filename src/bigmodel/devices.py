@@ -72,6 +72,20 @@ def to_device(model: Any, device: str | torch.device | None, what: str = "device
     return model
 
 
+def batch_to_device(batch: Any, device: torch.device) -> Any:
+    """Every tensor of a batch (dicts, lists and tuples of them, as collators build) on
+    ``device``; anything else as it is."""
+    import torch
+
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=device.type == "cuda")
+    if isinstance(batch, dict):
+        return {k: batch_to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, list | tuple):
+        return type(batch)(batch_to_device(v, device) for v in batch)
+    return batch
+
+
 def set_default_device(device: str | None) -> None:
     """The device models loaded by name go to when a task is given none (the CLI's --device)."""
     global _default

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..devices import device_name
 from . import add_parser, print_json
 
 
@@ -16,6 +17,7 @@ def register(subparsers: Any) -> None:
         "  bigmodel train configs/tiny-gpt-en.toml\n"
         "  bigmodel train configs/tiny-gpt-en.toml train.max_steps=200 train.lr=1e-3 train.dtype=bf16\n"
         "  bigmodel train configs/tiny-gpt-en.toml --resume            # from OUT_DIR/checkpoints/latest\n"
+        "  bigmodel train configs/tiny-gpt-en.toml --device auto       # the GPU if there is one\n"
         "  torchrun --nproc_per_node 2 -m bigmodel train configs/tiny-gpt-en.toml   # DDP (gloo on CPU)\n",
     )
     parser.add_argument("config", help="TOML recipe: [task] [model] [data] [train]")
@@ -25,6 +27,10 @@ def register(subparsers: Any) -> None:
                         help="continue from a checkpoint: the run's latest (no DIR; a run with no checkpoint "
                              "yet starts fresh and says so), `require` (the run's latest, which must exist), "
                              "or a run or checkpoint folder (which must hold one)")
+    parser.add_argument("--device", type=device_name, default=None, metavar="DEVICE",
+                        help="where the model trains: cpu, cuda, cuda:N, mps or auto (cuda, else mps, else "
+                             "cpu); overrides the recipe's train.device (default: cpu). Under torchrun each "
+                             "process takes the GPU of its LOCAL_RANK (nccl), or the CPU (gloo)")
     parser.add_argument("--json", action="store_true", help="print the final figures as JSON")
     parser.set_defaults(func=run)
 
@@ -32,7 +38,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..train.trainer import train
 
-    result = train(args.config, args.overrides, resume=args.resume)
+    result = train(args.config, args.overrides, resume=args.resume, device=args.device)
     if result is None:  # not the main process under torchrun
         return 0
     if args.json:

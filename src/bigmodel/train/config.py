@@ -27,6 +27,7 @@ model.config.n_layers=2``.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import types
 import typing
@@ -82,6 +83,7 @@ class TrainConfig:
     save_every: int = 0  # 0 = only at the end
     keep_checkpoints: int = 2
     num_threads: int = 0  # torch threads; 0 = leave torch's default
+    device: str = "cpu"  # cpu | cuda | cuda:N | mps | auto (cuda, else mps, else cpu); --device
     distributed: str = "ddp"  # ddp | fsdp, used when launched by torchrun
     peak_gflops: float = 0.0  # for MFU; 0 = measure a matmul once at start
     compile: bool = False
@@ -256,6 +258,9 @@ def _check(config: Config) -> None:
         raise BigModelError(f'config train.dtype must be "fp32" or "bf16", got {t.dtype!r}')
     if t.distributed not in ("ddp", "fsdp"):
         raise BigModelError(f'config train.distributed must be "ddp" or "fsdp", got {t.distributed!r}')
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", str(t.device).strip().lower()):
+        raise BigModelError(f'config train.device must be "cpu", "cuda", "cuda:N", "mps" or "auto", '
+                            f"got {t.device!r}")
     if config.data.seq_len < 2:
         raise BigModelError(f"config data.seq_len must be >= 2, got {config.data.seq_len}")
 

@@ -125,7 +125,7 @@ class Detection(Objective):
             for index, found, target in zip(batch["index"].tolist(), core.decode(out), batch["targets"], strict=True):
                 keep = found["scores"] >= EVAL_SCORE_THRESHOLD
                 self._pending[index] = ({k: v[keep].cpu().numpy() for k, v in found.items()},
-                                        {k: v.numpy() for k, v in target.items()})
+                                        {k: v.cpu().numpy() for k, v in target.items()})
         return out.loss, dict(out.loss_parts or {})
 
     def summarize(self, metrics: dict[str, float]) -> dict[str, float]:

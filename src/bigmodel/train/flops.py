@@ -27,19 +27,26 @@ import torch
 PEAK_SIZES = (256, 512, 1024)
 
 
-def measure_peak_gflops(dtype: torch.dtype, sizes: tuple[int, ...] = PEAK_SIZES, reps: int = 3) -> float:
-    """Best achieved GFLOP/s of square matmuls (2·n³ FLOPs each), at the current thread count."""
+def measure_peak_gflops(dtype: torch.dtype, sizes: tuple[int, ...] = PEAK_SIZES, reps: int = 3,
+                        device: torch.device | str = "cpu") -> float:
+    """Best achieved GFLOP/s of square matmuls (2·n³ FLOPs each) on ``device``, at the current
+    thread count on the CPU."""
+    device = torch.device(device)
+    # GPU kernels run asynchronously: time them up to their completion.
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     # A private generator: drawing from the global one would shift the random stream of a
     # resumed run (dropout, masking) and break exact resume.
     generator = torch.Generator().manual_seed(0)
     best = 0.0
     for n in sizes:
-        a = torch.randn(n, n, generator=generator).to(dtype)
-        b = torch.randn(n, n, generator=generator).to(dtype)
+        a = torch.randn(n, n, generator=generator).to(device, dtype)
+        b = torch.randn(n, n, generator=generator).to(device, dtype)
         a @ b  # warm-up: first-call allocation and kernel selection
+        sync()
         for _ in range(reps):
             start = time.perf_counter()
             a @ b
+            sync()
             seconds = time.perf_counter() - start
             if seconds > 0:
                 best = max(best, 2 * n**3 / seconds / 1e9)

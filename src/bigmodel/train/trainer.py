@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..devices import batch_to_device, resolve_device
 from ..errors import BigModelError
 from ..fileio import atomic_write_text, remove_stale_temporaries
 from ..paths import check_output_dir
@@ -79,6 +80,8 @@ def _rng_state() -> dict[str, Any]:
         "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
                   "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
         "python": random.getstate(),
+        # CUDA keeps its own generators (dropout on the GPU draws from them).
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
     }
 
 
@@ -88,6 +91,10 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
+    cuda = state.get("cuda") or []
+    if cuda and torch.cuda.is_initialized():
+        for index, generator in enumerate(cuda[: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(generator, index)
 
 
 def find_checkpoint(path: str | Path) -> Path:
@@ -112,11 +119,15 @@ class Trainer:
 
     ``callbacks`` are called after every step with (trainer, row), row being the logged
     metrics of that step; raising from one stops the run (the last checkpoint stays valid).
+    ``device`` (cpu, cuda, cuda:N, mps, auto) overrides the config's ``train.device``.
     """
 
     def __init__(self, config: Config | str | Path | dict[str, Any], overrides: list[str] | None = None,
-                 callbacks: list[Callable[[Trainer, dict[str, Any]], None]] | None = None) -> None:
+                 callbacks: list[Callable[[Trainer, dict[str, Any]], None]] | None = None,
+                 device: str | torch.device | None = None) -> None:
         self.config = config if isinstance(config, Config) else load_config(config, overrides)
+        if device is not None:
+            self.config.train.device = str(device)
         self.callbacks = list(callbacks or [])
         t = self.config.train
         if t.num_threads:
@@ -124,8 +135,11 @@ class Trainer:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.distributed = self.world_size > 1
+        self.device = self._pick_device(t.device)
+        # Collectives run where their backend lives: nccl on the GPU, gloo on the CPU.
+        self.comm_device = self.device if self.device.type == "cuda" else torch.device("cpu")
         if self.distributed and not dist.is_initialized():
-            dist.init_process_group("gloo" if not torch.cuda.is_available() else "nccl")
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         self.is_main = self.rank == 0
         self.out_dir = check_output_dir(t.out_dir, "config train.out_dir")
 
@@ -136,7 +150,8 @@ class Trainer:
         for callback in getattr(self.objective, "callbacks", lambda: [])():
             if callback not in self.callbacks:
                 self.callbacks.append(callback)
-        self.model = self.objective.build_model()
+        # Built on the CPU (the same initial weights on every device), then moved once.
+        self.model = self.objective.build_model().to(self.device)
         self._check_vocabulary()
         self.model.train()
         self.train_set, self.val_set = self.objective.build_datasets()
@@ -163,6 +178,24 @@ class Trainer:
                                 f"{len(tok)} ids; remove it (the tokenizer's size is the default) or use "
                                 f">= {len(tok)}")
 
+    def _pick_device(self, name: str) -> torch.device:
+        """``train.device`` as a torch.device; under torchrun each process takes the GPU of
+        its LOCAL_RANK."""
+        device = resolve_device(name, "config train.device")
+        assert device is not None
+        if device.type == "cuda":
+            if self.distributed:
+                local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+                if local_rank >= torch.cuda.device_count():
+                    raise BigModelError(f"config train.device {name!r}: LOCAL_RANK {local_rank} has no GPU "
+                                        f"(this machine has {torch.cuda.device_count()}); start at most that "
+                                        "many processes per node")
+                device = torch.device("cuda", local_rank)
+            elif device.index is None:
+                device = torch.device("cuda", torch.cuda.current_device())
+            torch.cuda.set_device(device)
+        return device
+
     def _seed_everything(self, seed: int) -> None:
         random.seed(seed)
         np.random.seed(seed)
@@ -179,7 +212,7 @@ class Trainer:
 
                 from ..nn.block import TransformerBlock
 
-                mesh = init_device_mesh("cuda" if torch.cuda.is_available() else "cpu", (self.world_size,))
+                mesh = init_device_mesh(self.device.type, (self.world_size,))
                 for module in model.modules():
                     if isinstance(module, TransformerBlock):
                         fully_shard(module, mesh=mesh)
@@ -187,7 +220,8 @@ class Trainer:
             else:
                 from torch.nn.parallel import DistributedDataParallel
 
-                wrapped = DistributedDataParallel(model)
+                wrapped = DistributedDataParallel(model, device_ids=[self.device] if self.device.type == "cuda"
+                                                  else None)
         if self.config.train.compile:
             from ..nn.losses import keep_eager_under_compile
 
@@ -197,8 +231,7 @@ class Trainer:
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.config.train.dtype == "bf16":
-            device = "cuda" if next(self.model.parameters()).is_cuda else "cpu"
-            return torch.autocast(device, dtype=torch.bfloat16)
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     # -- data ----------------------------------------------------------------------------
@@ -268,8 +301,8 @@ class Trainer:
 
     def _train_loop(self, t: Any) -> dict[str, Any]:
         flops = self.objective.flops_per_token(self.model)
-        peak = t.peak_gflops or (measure_peak_gflops(torch.bfloat16 if t.dtype == "bf16" else torch.float32)
-                                 if flops else 0.0)
+        peak = t.peak_gflops or (measure_peak_gflops(torch.bfloat16 if t.dtype == "bf16" else torch.float32,
+                                                     device=self.device) if flops else 0.0)
         peak_check = PeakCheck(peak, declared=bool(t.peak_gflops))
         bar = None
         if self.is_main and t.progress:
@@ -330,18 +363,18 @@ class Trainer:
         """True on every process when it is true on any (clocks differ between processes)."""
         if not self.distributed:
             return flag
-        value = torch.tensor([float(flag)])
+        value = torch.tensor([float(flag)], device=self.comm_device)
         dist.all_reduce(value, op=dist.ReduceOp.MAX)
         return bool(value.item())
 
     def _train_step(self, step: int) -> tuple[float, dict[str, float], int, float]:
         t = self.config.train
         self.wrapped.train()
-        total = torch.zeros(())
+        total = torch.zeros((), device=self.device)
         sums: dict[str, float] = {}
         tokens = 0
         for micro in range(t.grad_accum):
-            batch = self.batch(step, micro)
+            batch = batch_to_device(self.batch(step, micro), self.device)
             tokens += self.objective.count_tokens(batch)
             # DDP/FSDP reduce gradients on backward; only the last micro-batch needs to.
             last_micro = micro == t.grad_accum - 1
@@ -364,7 +397,8 @@ class Trainer:
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         values = torch.tensor([float(total) / t.grad_accum, float(tokens)]
-                              + [v / t.grad_accum for v in sums.values()], dtype=torch.float64)
+                              + [v / t.grad_accum for v in sums.values()], dtype=torch.float64,
+                              device=self.comm_device)
         if self.distributed:
             dist.all_reduce(values)
             values[0] /= self.world_size
@@ -386,6 +420,7 @@ class Trainer:
             start = i * t.batch_size
             items = [self.val_set[j % len(self.val_set)] for j in range(start, start + t.batch_size)]
             batch = self.objective.collate(items, np.random.default_rng([t.seed, _EVAL_SEED, i]))
+            batch = batch_to_device(batch, self.device)
             with self._autocast():
                 loss, metrics = self.objective.loss(self.model, batch)
             for k, v in ({"loss": float(loss)} | metrics).items():
@@ -393,7 +428,8 @@ class Trainer:
             count += 1
         self.model.train(was_training)
         keys = sorted(sums) if sums else ["loss"]
-        values = torch.tensor([sums.get(k, 0.0) for k in keys] + [float(count)], dtype=torch.float64)
+        values = torch.tensor([sums.get(k, 0.0) for k in keys] + [float(count)], dtype=torch.float64,
+                              device=self.comm_device)
         if self.distributed and not self.fsdp:
             dist.all_reduce(values)
         count_all = max(1.0, float(values[-1]))
@@ -598,9 +634,10 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def train(config: Config | str | Path | dict[str, Any], overrides: list[str] | None = None,
-          resume: str | Path | bool | None = None) -> dict[str, Any] | None:
+          resume: str | Path | bool | None = None, device: str | torch.device | None = None,
+          ) -> dict[str, Any] | None:
     """``bigmodel train``: build a :class:`Trainer` and run it; None on ranks other than 0."""
-    trainer = Trainer(config, overrides)
+    trainer = Trainer(config, overrides, device=device)
     try:
         result = trainer.train(resume=resume)
         return result if trainer.is_main else None
