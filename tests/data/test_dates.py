@@ -92,5 +92,5 @@ def test_collator_builds_teacher_forcing_batches() -> None:
 def test_collator_needs_bos_eos_and_pad() -> None:
     from bigmodel.tokenizers import load_tokenizer as load
 
-    with pytest.raises(BigModelError, match="needs pad"):
+    with pytest.raises(BigModelError, match="needs a pad token"):
         seq2seq_collator(load("gpt2"))

@@ -26,11 +26,24 @@ def note_usage(request: Any, usage: dict[str, int]) -> None:
     setattr(request.state, USAGE_KEY, usage)
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at each line, not the stream of the moment the
+    handler was made (a server run in-process, as the tests do, outlives a captured stderr)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def log_to_stderr(level: int = logging.INFO) -> None:
     """Show the access lines on stderr, unless the logger is configured already."""
     if logger.handlers:
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
     logger.addHandler(handler)
     logger.setLevel(level)
