@@ -40,10 +40,10 @@ def _short(path: str | Path) -> str:
     return text if len(text) <= 80 else f"{text[:40]}...{text[-30:]} ({len(text)} characters)"
 
 
-def exists(path: str | Path) -> bool:
-    """``Path.exists`` that says False for a name the OS refuses to look up."""
+def _looked_up(path: str | Path, question: str) -> bool:
+    """``Path(path).<question>()``, False for a name the OS refuses to look up."""
     try:
-        return Path(path).exists()
+        return getattr(Path(path), question)()
     except OSError as exc:
         if exc.errno in _LOOKUP_ERRORS:
             return False
@@ -52,26 +52,17 @@ def exists(path: str | Path) -> bool:
         return False
 
 
+def exists(path: str | Path) -> bool:
+    """``Path.exists`` that says False for a name the OS refuses to look up."""
+    return _looked_up(path, "exists")
+
+
 def is_dir(path: str | Path) -> bool:
-    try:
-        return Path(path).is_dir()
-    except OSError as exc:
-        if exc.errno in _LOOKUP_ERRORS:
-            return False
-        raise
-    except ValueError:
-        return False
+    return _looked_up(path, "is_dir")
 
 
 def is_file(path: str | Path) -> bool:
-    try:
-        return Path(path).is_file()
-    except OSError as exc:
-        if exc.errno in _LOOKUP_ERRORS:
-            return False
-        raise
-    except ValueError:
-        return False
+    return _looked_up(path, "is_file")
 
 
 def check_name_lengths(path: str | Path, what: str | None) -> None:

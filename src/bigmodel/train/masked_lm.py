@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import BigModelError
-from .objectives import Objective, _require_data, register_objective
+from .objectives import Objective, _require_data, bert_model_defaults, register_objective
 
 
 class ChunkRows:
@@ -73,13 +73,7 @@ class MaskedLM(Objective):
         freeze_layers: int = 0
 
     def model_defaults(self) -> dict[str, Any]:
-        tok = self.tokenizer
-        out: dict[str, Any] = {"max_seq_len": self.config.data.seq_len}
-        if tok is not None:
-            out["vocab_size"] = len(tok)
-            if tok.pad_token_id is not None:
-                out["pad_token_id"] = tok.pad_token_id
-        return out
+        return bert_model_defaults(self)
 
     def build_model(self) -> Any:
         model = super().build_model()

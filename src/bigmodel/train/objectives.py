@@ -236,6 +236,17 @@ class CausalLM(Objective):
         return metrics
 
 
+def bert_model_defaults(objective: Objective) -> dict[str, Any]:
+    """A BERT sized to the data: context = seq_len, vocabulary and [PAD] from the tokenizer."""
+    tok = objective.tokenizer
+    out: dict[str, Any] = {"max_seq_len": objective.config.data.seq_len}
+    if tok is not None:
+        out["vocab_size"] = len(tok)
+        if tok.pad_token_id is not None:
+            out["pad_token_id"] = tok.pad_token_id
+    return out
+
+
 @register_objective
 class MaskedLMWithNSP(Objective):
     """BERT pretraining: L = L_MLM (15% of tokens, 80/10/10) + L_NSP (50% random B)."""
@@ -249,13 +260,7 @@ class MaskedLMWithNSP(Objective):
         nsp_probability: float = 0.5
 
     def model_defaults(self) -> dict[str, Any]:
-        tok = self.tokenizer
-        out: dict[str, Any] = {"max_seq_len": self.config.data.seq_len}
-        if tok is not None:
-            out["vocab_size"] = len(tok)
-            if tok.pad_token_id is not None:
-                out["pad_token_id"] = tok.pad_token_id
-        return out
+        return bert_model_defaults(self)
 
     def _check_tokenizer(self) -> Any:
         tok = self.tokenizer
