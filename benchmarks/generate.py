@@ -46,7 +46,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import bigmodel as bm  # noqa: E402
-from bigmodel.generate import generate  # noqa: E402
+from bigmodel.decoding import generate  # noqa: E402
 from bigmodel.nn import kernel_cache, kernel_choice  # noqa: E402
 from bigmodel.quantize import quantize_int8  # noqa: E402
 
@@ -272,7 +272,7 @@ def main() -> None:
             results[f"int8_{str(act)[6:]}_weight_bytes"] = weight_bytes(q)
             del q
     if "compile" in cases:
-        from bigmodel.generate.compiled import compile_for_decoding
+        from bigmodel.decoding.compiled import compile_for_decoding
 
         for dtype in (torch.float32, torch.bfloat16):
             eager = copy.deepcopy(ours).to(dtype)

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from loopback import rss_kib  # noqa: E402
 
 import bigmodel as bm  # noqa: E402
-from bigmodel.generate import generate  # noqa: E402
-from bigmodel.generate.compiled import compile_for_decoding  # noqa: E402
+from bigmodel.decoding import generate  # noqa: E402
+from bigmodel.decoding.compiled import compile_for_decoding  # noqa: E402
 from bigmodel.nn.inference_linear import _PACKED  # noqa: E402
 
 

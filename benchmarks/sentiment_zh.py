@@ -104,7 +104,7 @@ def prepare_data(out: Path) -> dict:
 def build_base(out: Path, train_texts: list[str]) -> dict:
     """all-MiniLM-L6-v2 with the most frequent unknown characters in its [unused] slots."""
     from bigmodel import hub
-    from bigmodel.tokenizers import load_tokenizer
+    from bigmodel.tokenization import load_tokenizer
 
     source = hub.resolve_model_dir("all-minilm-l6-v2")
     original = load_tokenizer("all-minilm-l6-v2")
@@ -187,7 +187,7 @@ def run_finetune(out: Path, config: Path, name: str, minutes: float, max_steps: 
                  test_file: Path, pretrained: str | None = None) -> dict:
     from bigmodel.nn.lora import count_trainable
     from bigmodel.tasks.evaluation import evaluate_classifier
-    from bigmodel.train.classification import make_trainer
+    from bigmodel.training.classification import make_trainer
 
     # pretrained "" keeps the recipe's own model.pretrained.
     overrides = [f'data.path="{out / "data" / "train.csv"}"', f'train.out_dir="{out / name}"',

@@ -128,7 +128,7 @@ def main() -> int:
         model = args.model
         if model is None:
             from bigmodel.hub import create
-            from bigmodel.tokenizers import load_tokenizer
+            from bigmodel.tokenization import load_tokenizer
 
             folder = Path(tmp) / "gpt2-random"
             create("gpt2").save_pretrained(folder)

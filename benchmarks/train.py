@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from bigmodel.models.gpt import GPT, GPTConfig  # noqa: E402
 from bigmodel.nn.losses import keep_eager_under_compile  # noqa: E402
-from bigmodel.train.optim import build_optimizer  # noqa: E402
+from bigmodel.training.optim import build_optimizer  # noqa: E402
 
 LAYERS, WIDTH, HEADS, VOCAB, CONTEXT, BATCH = 6, 384, 6, 50257, 256, 8
 

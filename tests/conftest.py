@@ -24,7 +24,7 @@ def _seed() -> None:
 def tiny_seq2seq(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a Path
     """A seq2seq Transformer folder (dates -> ISO), trained for a second: its outputs are not
     right yet but are non-empty and vary with the source."""
-    from bigmodel.train.trainer import train
+    from bigmodel.training.trainer import train
 
     out = tmp_path_factory.mktemp("models") / "tiny-seq2seq"
     train({
@@ -42,7 +42,7 @@ def tiny_seq2seq(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a 
 def bert_en_folder(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a function
     """make(name) -> (a new folder holding tiny-bert-en's tokenizer, its vocabulary size): save
     a tiny random BERT built for that vocabulary into the folder and it loads by path, offline."""
-    from bigmodel.tokenizers import load_tokenizer
+    from bigmodel.tokenization import load_tokenizer
 
     tok = load_tokenizer("tiny-bert-en")
 

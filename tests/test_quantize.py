@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from bigmodel.decoding import generate
 from bigmodel.errors import BigModelError
-from bigmodel.generate import generate
 from bigmodel.models.gpt import GPT, GPTConfig
 from bigmodel.quantize import Int8Linear, quantize_int8, quantize_weight
 

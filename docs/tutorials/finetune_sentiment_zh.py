@@ -24,8 +24,8 @@ from bigmodel.models.bert import BertConfig, BertModel
 from bigmodel.nn.lora import count_trainable
 from bigmodel.tasks.evaluation import evaluate_classifier
 from bigmodel.tasks.text_classification import classify
-from bigmodel.tokenizers import train_tokenizer
-from bigmodel.train.classification import make_trainer
+from bigmodel.tokenization import train_tokenizer
+from bigmodel.training.classification import make_trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 SUBJECTS = ["这个手机", "质量", "服务", "快递", "屏幕", "价格", "酒店", "味道"]

@@ -13,7 +13,7 @@ import argparse
 import os
 
 import bigmodel as bm
-from bigmodel.plan import fits_in_memory, human_bytes, plan
+from bigmodel.planning import fits_in_memory, human_bytes, plan
 
 
 def main() -> None:

@@ -22,8 +22,8 @@ import torch
 
 import bigmodel as bm
 from bigmodel.models.bert import BertConfig, BertModel
-from bigmodel.tokenizers import load_tokenizer
-from bigmodel.train.trainer import Trainer
+from bigmodel.tokenization import load_tokenizer
+from bigmodel.training.trainer import Trainer
 
 PEOPLE = ["Abraham", "Isaac", "Jacob", "Moses", "Aaron", "Joseph", "Sarah", "Rachel", "David", "Samuel"]
 PLACES = ["Egypt", "Bethel", "Hebron", "Jerusalem", "Shechem", "Gilead", "Zion", "Babylon", "Sodom", "Canaan"]

@@ -24,10 +24,10 @@ from pathlib import Path
 import bigmodel as bm
 from bigmodel.cli import main as bigmodel_cli
 from bigmodel.tasks.generation import stream
-from bigmodel.tokenizers import train_tokenizer
-from bigmodel.train.config import load_config
-from bigmodel.train.seq2seq import exact_match_accuracy, read_pairs
-from bigmodel.train.trainer import train
+from bigmodel.tokenization import train_tokenizer
+from bigmodel.training.config import load_config
+from bigmodel.training.seq2seq import exact_match_accuracy, read_pairs
+from bigmodel.training.trainer import train
 
 RECIPE = Path(__file__).resolve().parents[2] / "configs" / "seq2seq-reverse.toml"
 

@@ -25,8 +25,8 @@ import bigmodel as bm
 from bigmodel.data.text import prepare_corpus
 from bigmodel.tasks.evaluation import evaluate_perplexity
 from bigmodel.tasks.generation import generate
-from bigmodel.tokenizers import train_tokenizer
-from bigmodel.train.trainer import train
+from bigmodel.tokenization import train_tokenizer
+from bigmodel.training.trainer import train
 
 
 def toy_corpus(path: Path) -> Path:

@@ -18,8 +18,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # models and checkpoints
     "load": ("bigmodel.hub", "load"),
     "create": ("bigmodel.hub", "create"),
-    "load_tokenizer": ("bigmodel.tokenizers", "load_tokenizer"),
-    "train_tokenizer": ("bigmodel.tokenizers", "train_tokenizer"),
+    "load_tokenizer": ("bigmodel.tokenization", "load_tokenizer"),
+    "train_tokenizer": ("bigmodel.tokenization", "train_tokenizer"),
     "GPT": ("bigmodel.models.gpt", "GPT"),
     "GPTConfig": ("bigmodel.models.gpt", "GPTConfig"),
     "BertConfig": ("bigmodel.models.bert", "BertConfig"),
@@ -33,7 +33,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "TransformerConfig": ("bigmodel.models.transformer", "TransformerConfig"),
     "ResNetConfig": ("bigmodel.models.resnet", "ResNetConfig"),
     "ResNetForImageClassification": ("bigmodel.models.resnet", "ResNetForImageClassification"),
-    "GenerationConfig": ("bigmodel.generate.model_defaults", "GenerationConfig"),
+    "GenerationConfig": ("bigmodel.decoding.model_defaults", "GenerationConfig"),
     # tasks
     "generate": ("bigmodel.tasks.generation", "generate"),
     "stream": ("bigmodel.tasks.generation", "stream"),
@@ -45,12 +45,12 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "answer": ("bigmodel.tasks.question_answering", "answer"),
     "tag": ("bigmodel.tasks.token_classification", "tag"),
     # training, adapters
-    "train": ("bigmodel.train.trainer", "train"),
-    "Trainer": ("bigmodel.train.trainer", "Trainer"),
+    "train": ("bigmodel.training.trainer", "train"),
+    "Trainer": ("bigmodel.training.trainer", "Trainer"),
     "apply_lora": ("bigmodel.nn.lora", "apply_lora"),
     "merge_lora": ("bigmodel.nn.lora", "merge_lora"),
     # understanding and choosing
-    "plan": ("bigmodel.plan", "plan"),
+    "plan": ("bigmodel.planning", "plan"),
 }
 
 __all__ = ["BigModelError", "__version__", *sorted(_EXPORTS)]

@@ -49,7 +49,7 @@ def model_tokenizer(model: BigModel, tokenizer: Any = None) -> Any:
     """The tokenizer to save beside ``model``: ``tokenizer`` (an object, a name or a path),
     else the one beside the model's source folder, else its preset's; None when none is known."""
     from .registry import get_preset
-    from .tokenizers import load_tokenizer
+    from .tokenization import load_tokenizer
 
     if tokenizer is not None:
         return load_tokenizer(tokenizer) if isinstance(tokenizer, str | Path) else tokenizer

@@ -23,10 +23,10 @@ import torch
 from torch import Tensor
 
 from . import paths
+from .decoding.model_defaults import FILE_NAME as GENERATION_CONFIG_FILE
+from .decoding.model_defaults import read_generation_config
 from .errors import BigModelError
 from .fileio import atomic_write, atomic_write_text
-from .generate.model_defaults import FILE_NAME as GENERATION_CONFIG_FILE
-from .generate.model_defaults import read_generation_config
 from .models.base import BigModel
 from .models.convert import (
     FamilyMap,

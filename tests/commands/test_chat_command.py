@@ -9,7 +9,7 @@ import pytest
 import bigmodel.tasks.generation as generation
 from bigmodel.cli import main
 from bigmodel.tasks.chat import Conversation, render_conversation
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 
 def run_chat(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], stdin: str,

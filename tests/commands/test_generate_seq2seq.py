@@ -10,7 +10,7 @@ import torch
 
 import bigmodel as bm
 from bigmodel.cli import main
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 SOURCE = "Monday, March 23, 1987"
 

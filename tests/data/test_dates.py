@@ -20,7 +20,7 @@ from bigmodel.data.dates import (
 )
 from bigmodel.data.seq2seq import IGNORE_INDEX, Seq2SeqDataset, seq2seq_collator
 from bigmodel.errors import BigModelError
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 
 def test_each_format_spells_the_date() -> None:
@@ -90,7 +90,7 @@ def test_collator_builds_teacher_forcing_batches() -> None:
 
 
 def test_collator_needs_bos_eos_and_pad() -> None:
-    from bigmodel.tokenizers import load_tokenizer as load
+    from bigmodel.tokenization import load_tokenizer as load
 
     with pytest.raises(BigModelError, match="needs a pad token"):
         seq2seq_collator(load("gpt2"))

@@ -17,7 +17,7 @@ from bigmodel.data.text import (
     token_dtype,
 )
 from bigmodel.errors import BigModelError
-from bigmodel.tokenizers import train_tokenizer
+from bigmodel.tokenization import train_tokenizer
 
 DOCS = [
     ["In the beginning God created the heaven and the earth.", "And the earth was without form, and void."],

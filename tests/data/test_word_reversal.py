@@ -14,7 +14,7 @@ from bigmodel.data.word_reversal import (
     write_reversal_files,
 )
 from bigmodel.errors import BigModelError
-from bigmodel.train.seq2seq import read_pairs
+from bigmodel.training.seq2seq import read_pairs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,7 +42,7 @@ def test_files_hold_reversed_pairs_and_no_held_out_clause_is_trained_on(tmp_path
 
 
 def test_recipe_reads_the_files_the_header_commands_write() -> None:
-    from bigmodel.train.config import load_config
+    from bigmodel.training.config import load_config
 
     recipe = ROOT / "configs" / "seq2seq-reverse.toml"
     config = load_config(recipe)

@@ -187,7 +187,7 @@ def test_lora_output_and_merged_weight_are_w_plus_scaled_ba() -> None:
 
 
 def test_sampling_temperature_top_k_top_p() -> None:
-    from bigmodel.generate.processors import (
+    from bigmodel.decoding.processors import (
         TemperatureLogitsWarper,
         TopKLogitsWarper,
         TopPLogitsWarper,

@@ -103,7 +103,7 @@ def test_select_layers_heads_and_truncate_long_text(gpt):
 def test_bad_layer_and_empty_text_are_clear_errors(gpt):
     with pytest.raises(BigModelError, match="layer 7"):
         attention_maps(gpt, [1, 2, 3], layers=[7])
-    from bigmodel.tokenizers import load_tokenizer
+    from bigmodel.tokenization import load_tokenizer
 
     tok = load_tokenizer("all-minilm-l6-v2")
     bert = BertModel(BertConfig(vocab_size=tok.vocab_size, d_ff=64, **TINY)).eval()
@@ -112,7 +112,7 @@ def test_bad_layer_and_empty_text_are_clear_errors(gpt):
 
 
 def test_pictures_and_json_are_written(gpt, tmp_path):
-    from bigmodel.tokenizers import load_tokenizer
+    from bigmodel.tokenization import load_tokenizer
 
     maps = attention_maps(gpt, "The cat sat on the mat", load_tokenizer("gpt2"))
     for name, kw in (("avg.png", {}), ("grid.png", {"layer": 1}), ("one.png", {"layer": 0, "head": 2}),

@@ -72,7 +72,7 @@ def test_model_is_left_as_it_was(classifier):
 
 
 def test_outputs_html_png_json(gpt, tmp_path):
-    from bigmodel.tokenizers import load_tokenizer
+    from bigmodel.tokenization import load_tokenizer
 
     attr = integrated_gradients(gpt, "The cat sat on the <mat>", load_tokenizer("gpt2"), target=" the", steps=8)
     page = save_attribution(attr, tmp_path / "ig.html").read_text()

@@ -9,7 +9,7 @@ import torch
 
 from bigmodel.cli import main
 from bigmodel.hub import create
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ def test_earlier_layers_apply_the_final_layernorm(gpt):
 
 
 def test_outputs_and_errors(gpt, tmp_path):
-    from bigmodel.tokenizers import load_tokenizer
+    from bigmodel.tokenization import load_tokenizer
 
     result = logit_lens(gpt, "The capital of France is", load_tokenizer("gpt2"))
     assert "layer 3" in result.table()

@@ -23,8 +23,8 @@ from safetensors.torch import load_file
 
 from bigmodel.data.text import prepare_corpus
 from bigmodel.hub import read_weights
-from bigmodel.tokenizers import train_tokenizer
-from bigmodel.train.trainer import CHECKPOINTS, LATEST, METRICS_FILE, OPTIMIZER_FILE, STATE_FILE
+from bigmodel.tokenization import train_tokenizer
+from bigmodel.training.trainer import CHECKPOINTS, LATEST, METRICS_FILE, OPTIMIZER_FILE, STATE_FILE
 
 pytestmark = pytest.mark.slow
 

@@ -24,8 +24,8 @@ from bigmodel.data.text import TokenCorpus, prepare_corpus
 from bigmodel.errors import BigModelError
 from bigmodel.hub import load, read_weights
 from bigmodel.paths import TRUST_EXTERNAL_ENV
-from bigmodel.tokenizers import train_tokenizer
-from bigmodel.train.trainer import CHECKPOINTS, LATEST, Trainer
+from bigmodel.tokenization import train_tokenizer
+from bigmodel.training.trainer import CHECKPOINTS, LATEST, Trainer
 
 torch.set_num_threads(1)
 

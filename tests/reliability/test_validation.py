@@ -18,14 +18,14 @@ import torch
 from pydantic import ValidationError
 
 from bigmodel import validation as v
+from bigmodel.decoding.options import parse_options
 from bigmodel.errors import BigModelError
-from bigmodel.generate.options import parse_options
 from bigmodel.hub import load
 from bigmodel.models.bert import BertConfig
 from bigmodel.models.gpt import GPTConfig
 from bigmodel.models.resnet import ResNetConfig
 from bigmodel.models.transformer import TransformerConfig
-from bigmodel.train.config import load_config
+from bigmodel.training.config import load_config
 
 torch.set_num_threads(1)
 

@@ -11,7 +11,7 @@ import torch
 
 from bigmodel.hub import create
 from bigmodel.models.bert import BertConfig, BertForMaskedLM, BertForSequenceClassification
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 WORDS = ("the capital of france is paris . a cat sat on mat dog ran to city big small red blue "
          "green house car tree sun moon star river sea hill road").split()

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import bigmodel as bm
-from bigmodel.generate import generate
+from bigmodel.decoding import generate
 from bigmodel.tasks.generation import generate as generate_text
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 openai = pytest.importorskip("openai")
 try:  # openai >= 3 ships httpx2; older clients use httpx (same API)

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import bigmodel as bm
+from bigmodel.decoding import generate
 from bigmodel.errors import BigModelError
-from bigmodel.generate import generate
 from bigmodel.serve.batching import BatchEngine, Delta, Done, QueueFull, SamplingParams, StopText
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 PROMPTS = ["Hello world, this is", "The quick brown fox jumps over the lazy dog and then", "a",
            "Once upon a time"]

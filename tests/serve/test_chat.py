@@ -11,7 +11,7 @@ import pytest
 import bigmodel as bm
 from bigmodel.serve.app import APIError, ServedModel, _chat_template, render_chat
 from bigmodel.serve.schemas import ChatMessage
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{{ eos_token }}{% endfor %}"
             "{% if add_generation_prompt %}<|assistant|>{% endif %}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bigmodel.generate.model_defaults import GenerationConfig
+from bigmodel.decoding.model_defaults import GenerationConfig
 from bigmodel.serve.app import _params
 from bigmodel.serve.schemas import CompletionRequest
 from bigmodel.tasks.generation import generate as generate_text

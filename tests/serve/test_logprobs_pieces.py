@@ -9,7 +9,7 @@ from bigmodel.serve.logprobs import (
     text_pieces,
     tokens_in_text,
 )
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 
 def test_pieces_never_split_a_character_and_concatenate_to_the_text() -> None:

@@ -14,7 +14,7 @@ import torch
 
 import bigmodel as bm
 from bigmodel.serve.reply_start import ReplyStart
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 PROMPT = "the capital of france is"
 

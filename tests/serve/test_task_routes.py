@@ -7,7 +7,7 @@ import torch
 
 import bigmodel as bm
 from bigmodel.models.bert import BertConfig, BertForQuestionAnswering, BertForTokenClassification
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402

@@ -8,7 +8,7 @@ import torch
 
 import bigmodel as bm
 from bigmodel.models.bert import BertConfig, BertForSequenceClassification
-from bigmodel.tokenizers import train_tokenizer
+from bigmodel.tokenization import train_tokenizer
 
 WORDS = "the phone was good bad great awful screen battery and it is really very".split()
 

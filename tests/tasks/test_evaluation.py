@@ -14,7 +14,7 @@ from bigmodel.models.bert import BertConfig, BertForSequenceClassification
 from bigmodel.models.gpt import GPT, GPTConfig, causal_lm_loss
 from bigmodel.tasks.evaluation import evaluate_classifier, evaluate_perplexity
 from bigmodel.tasks.text_classification import classify
-from bigmodel.tokenizers import train_tokenizer
+from bigmodel.tokenization import train_tokenizer
 
 WORDS = "red green blue small large quick slow bright dark warm cold soft".split()
 LABELS = {0: "a", 1: "b", 2: "c"}

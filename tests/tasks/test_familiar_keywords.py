@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import bigmodel as bm
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 TEXTS = ["a cat sat on the mat", "the dog ran to the city"]
 

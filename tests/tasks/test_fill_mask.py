@@ -10,7 +10,7 @@ import torch
 import bigmodel as bm
 from bigmodel.errors import BigModelError
 from bigmodel.tasks.fill_mask import fill_mask
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 transformers = pytest.importorskip("transformers")
 

@@ -9,10 +9,10 @@ import torch
 
 import bigmodel as bm
 from bigmodel.cli import main
+from bigmodel.decoding import generate as generate_ids
 from bigmodel.errors import BigModelError
-from bigmodel.generate import generate as generate_ids
 from bigmodel.tasks.generation import generate, generate_detailed, stream
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -123,7 +123,7 @@ def test_shipped_digits_model_reaches_98_percent_on_held_out_digits() -> None:
 
 
 def test_trainer_learns_an_image_folder(tmp_path: Path) -> None:
-    from bigmodel.train.trainer import train
+    from bigmodel.training.trainer import train
 
     root = _folder(tmp_path / "train", ["bright", "dark", "striped"])
     config = {

@@ -9,7 +9,7 @@ import torch
 import bigmodel as bm
 from bigmodel.cli import main
 from bigmodel.errors import BigModelError
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 transformers = pytest.importorskip("transformers")
 

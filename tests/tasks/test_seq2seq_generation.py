@@ -10,7 +10,7 @@ import torch
 import bigmodel as bm
 from bigmodel.errors import BigModelError
 from bigmodel.tasks.generation import generate_detailed, stream
-from bigmodel.tokenizers import load_tokenizer
+from bigmodel.tokenization import load_tokenizer
 
 SOURCES = ["23 MAR 1987", "the first of May, 2001", "Monday, March 23, 1987"]
 

@@ -14,8 +14,8 @@ from bigmodel.errors import BigModelError
 from bigmodel.models.bert import BertConfig, BertModel
 from bigmodel.models.gpt import GPT, GPTConfig
 from bigmodel.tasks.text_classification import classify
-from bigmodel.tokenizers import train_tokenizer
-from bigmodel.train.classification import balanced_class_weights, finetune
+from bigmodel.tokenization import train_tokenizer
+from bigmodel.training.classification import balanced_class_weights, finetune
 
 GOOD = ["good", "great", "fine", "lovely", "nice"]
 BAD = ["bad", "awful", "poor", "ugly", "broken"]
@@ -199,8 +199,8 @@ def test_time_budget_refits_the_schedule_and_ends_the_run(monkeypatch) -> None:
     import time
     import types
 
-    from bigmodel.train.classification import TimeBudget
-    from bigmodel.train.optim import build_optimizer, build_scheduler
+    from bigmodel.training.classification import TimeBudget
+    from bigmodel.training.optim import build_optimizer, build_scheduler
 
     clock = [0.0]
     monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
@@ -250,8 +250,8 @@ peak_gflops = 1.0
 
 
 def test_interrupted_lora_run_resumes_to_the_same_losses_and_adapter(base_bert, data, tmp_path) -> None:
-    from bigmodel.train.classification import make_trainer
-    from bigmodel.train.trainer import find_checkpoint
+    from bigmodel.training.classification import make_trainer
+    from bigmodel.training.trainer import find_checkpoint
 
     def recipe(out):
         cfg = _recipe(base_bert, data, out, lora=True, lora_rank=4, lora_dropout=0.1)

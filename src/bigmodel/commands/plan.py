@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     import importlib
 
     # The module (the package exports a function of the same name).
-    planner = importlib.import_module("bigmodel.plan")
+    planner = importlib.import_module("bigmodel.planning.planner")
 
     if args.calibrate:
         cal = planner.calibrate(save=True, progress=not args.json)
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _budget(args: argparse.Namespace, settings: dict[str, Any]) -> int:
-    from ..plan import fits_in_memory, human_bytes, parse_memory
+    from ..planning import fits_in_memory, human_bytes, parse_memory
 
     limit = parse_memory(args.budget_memory)
     rows = fits_in_memory(limit, **settings)

@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..tokenizers import train_tokenizer
+    from ..tokenization import train_tokenizer
 
     tok = train_tokenizer(args.files, kind=args.kind, vocab_size=args.vocab_size, out_dir=args.out,
                           min_frequency=args.min_frequency, lowercase=not args.cased, show_progress=not args.json)

@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.trainer import train
+    from ..training.trainer import train
 
     result = train(args.config, args.overrides, resume=args.resume, device=args.device)
     if result is None:  # not the main process under torchrun

@@ -11,7 +11,7 @@ not memory.
 
 The tokenizer is character level (one token per character, a fixed alphabet): a byte-pair
 model with no merges, saved as an ordinary ``tokenizer.json`` that
-``bigmodel.tokenizers.load_tokenizer`` reads back.
+``bigmodel.tokenization.load_tokenizer`` reads back.
 """
 
 from __future__ import annotations
@@ -139,13 +139,13 @@ def make_pairs(
     return pairs
 
 
-def char_tokenizer():  # -> bigmodel.tokenizers.Tokenizer
+def char_tokenizer():  # -> bigmodel.tokenization.Tokenizer
     """The character-level tokenizer for dates: [PAD]=0 [BOS]=1 [EOS]=2 [UNK]=3, then one id
     per character of ``DATE_ALPHABET``. ``encode`` adds no special tokens."""
     from tokenizers import Tokenizer as Backend
     from tokenizers import decoders, models
 
-    from ..tokenizers import Tokenizer
+    from ..tokenization import Tokenizer
 
     vocab = {token: i for i, token in enumerate((*SPECIAL_TOKENS, *DATE_ALPHABET))}
     # A byte-pair model without merges is exactly "one token per known character".

@@ -108,13 +108,13 @@ def prepare_corpus(
 ) -> dict[str, Any]:
     """Tokenize ``files`` into ``out_dir`` (layout in the module docstring); returns meta.
 
-    ``tokenizer`` is a :class:`bigmodel.tokenizers.Tokenizer` or a name/path for
+    ``tokenizer`` is a :class:`bigmodel.tokenization.Tokenizer` or a name/path for
     ``load_tokenizer``. Every file is written to a temporary name first, meta.json last, so a
     reader never sees a half-prepared folder as complete.
     """
     from tqdm.auto import tqdm
 
-    from ..tokenizers import load_tokenizer
+    from ..tokenization import load_tokenizer
 
     paths = _check_files(files)
     if not 0.0 < validation_fraction < 1.0:
@@ -317,7 +317,7 @@ def check_token_file(directory: Path, meta: dict[str, Any], vocab_size: int) -> 
 
 
 def load_corpus_tokenizer(directory: str | Path) -> Any:
-    from ..tokenizers import load_tokenizer
+    from ..tokenization import load_tokenizer
 
     meta = read_meta(directory)
     return load_tokenizer(Path(directory) / meta.get("tokenizer", "tokenizer"))

@@ -125,7 +125,7 @@ class BigModel(nn.Module):
     family: ClassVar[str] = ""
     architecture: ClassVar[str] = ""
     config_class: ClassVar[type[ConfigBase]] = ConfigBase
-    # Decoding defaults from the folder's generation_config.json (bigmodel.generate.model_defaults).
+    # Decoding defaults from the folder's generation_config.json (bigmodel.decoding.model_defaults).
     generation_config: Any = None
 
     def __init__(self, config: ConfigBase) -> None:

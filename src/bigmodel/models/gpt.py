@@ -358,7 +358,7 @@ class GPT(BigModel):
 
     def generate(self, input_ids: Tensor, **kwargs: Any) -> Tensor:
         """Continue ``input_ids`` (B, T); the same keywords as transformers' ``generate``."""
-        from ..generate import generate
+        from ..decoding import generate
 
         return generate(self, input_ids, **kwargs)
 

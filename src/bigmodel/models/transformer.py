@@ -337,10 +337,10 @@ class Transformer(BigModel):
         """Translate source ids (B, S): (B, 1 + new) target ids starting with BOS.
 
         The same keywords as transformers' ``generate`` (``max_new_tokens``, ``num_beams``,
-        ``do_sample``, ``top_p`` ...), run by :func:`bigmodel.generate.generate` through
+        ``do_sample``, ``top_p`` ...), run by :func:`bigmodel.decoding.generate` through
         ``encode`` / ``decode`` / ``new_kv_cache`` / ``new_cross_cache``.
         """
-        from ..generate import generate
+        from ..decoding import generate
 
         return generate(self, input_ids, attention_mask=attention_mask, **kwargs)
 

@@ -70,9 +70,9 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from ..decoding.options import with_model_defaults
+from ..decoding.runners import is_encoder_decoder
 from ..errors import BigModelError, did_you_mean
-from ..generate.options import with_model_defaults
-from ..generate.runners import is_encoder_decoder
 from ..tasks.chat import TemplateFailed, TemplateRefused, read_chat_template, render_conversation
 from .access_log import AccessLog, note_usage
 from .batching import BatchEngine, Delta, Done, Event, QueueFull, SamplingParams

@@ -15,9 +15,9 @@ longer than L the others are shifted right instead. When slots leave, the column
 remaining slot has as padding are cut off, so L stays the length of the longest slot.
 Joining and leaving copy the cache (O(N · L) per event); steps only append.
 
-Per-slot choice: the processors of ``bigmodel.generate.processors`` (repetition penalty,
+Per-slot choice: the processors of ``bigmodel.decoding.processors`` (repetition penalty,
 temperature, top-k, top-p) on that slot's row of logits, then argmax (temperature 0) or a
-draw from its own seeded generator, exactly as ``bigmodel.generate.generate`` does for one
+draw from its own seeded generator, exactly as ``bigmodel.decoding.generate`` does for one
 prompt; so at temperature 0 (and with a seed) a batched slot yields the same tokens.
 
 Backpressure: at most ``max_batch_size`` slots decode together and at most
@@ -38,10 +38,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..decoding.processors import LogitsProcessor, apply_processors, build_processors
+from ..decoding.stop_text import StopText
+from ..decoding.streaming import TextDeltas
 from ..errors import BigModelError
-from ..generate.processors import LogitsProcessor, apply_processors, build_processors
-from ..generate.stop_text import StopText
-from ..generate.streaming import TextDeltas
 from ..nn.attention import KVCache
 from ..validation import MIN_TEMPERATURE
 

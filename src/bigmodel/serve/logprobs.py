@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from ..generate.streaming import TextDeltas
+from ..decoding.streaming import TextDeltas
 
 ROWS_PER_CHUNK = 256  # log_softmax over (rows, V) float32 at a time: ~50 MB for GPT-2's vocabulary
 

@@ -4,14 +4,14 @@ The continuous-batching engine keeps one left-padded self-attention cache for al
 slots. An encoder-decoder would also need each slot's memory (S, d) and cross-attention
 cache, of different source lengths, in the same batch; rather than a second batching scheme,
 :class:`Seq2SeqEngine` decodes the queued slots one after another with the generation
-engine's :class:`~bigmodel.generate.runners.Seq2SeqRunner`::
+engine's :class:`~bigmodel.decoding.runners.Seq2SeqRunner`::
 
     memory = encode(source)                      once per request   (1, S, d)
     logits = decode(y_<t, memory)                one token a step    (1, V)
 
 It keeps the queue, backpressure, events, cancellation and metrics of
 :class:`~bigmodel.serve.batching.BatchEngine`, and each slot picks its tokens with the same
-processors, so a greedy or seeded request gives the tokens ``bigmodel.generate`` gives.
+processors, so a greedy or seeded request gives the tokens ``bigmodel.decoding`` gives.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
+from ..decoding.runners import Seq2SeqRunner
 from ..errors import BigModelError
-from ..generate.runners import Seq2SeqRunner
 from .batching import BatchEngine, Slot
 
 __all__ = ["Seq2SeqEngine"]
@@ -75,7 +75,7 @@ class Seq2SeqEngine(BatchEngine):
             self._admitting = None
 
     def _decode(self, slot: Slot) -> None:
-        slot.history_ids = [self.start_token_id]  # the decoder's sequence, as bigmodel.generate penalizes
+        slot.history_ids = [self.start_token_id]  # the decoder's sequence, as bigmodel.decoding penalizes
         source = torch.tensor([slot.prompt_ids], dtype=torch.long, device=self.model.device)
         runner = Seq2SeqRunner(self.model, source, None, slot.params.max_new_tokens, self.start_token_id)
         self.prompt_tokens += len(slot.prompt_ids)

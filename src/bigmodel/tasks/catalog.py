@@ -59,7 +59,7 @@ BUFFER_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 def count_parameters(name: str) -> int:
     """Parameters of a preset (a tied embedding counts once), from its config alone; for a
     shipped model of a family the formulas do not cover, from its weight file's header."""
-    from ..plan import _SHAPERS
+    from ..planning.planner import _SHAPERS
 
     preset = PRESETS[name]
     config = preset_config(preset)

@@ -34,7 +34,7 @@ def _cached_model(name: str, architecture: str | None, dtype: str | None, device
 
 @functools.lru_cache(maxsize=8)
 def _cached_tokenizer(name: str) -> Any:
-    from ..tokenizers import load_tokenizer
+    from ..tokenization import load_tokenizer
 
     return load_tokenizer(resolve_tokenizer_source(name))
 

@@ -2,7 +2,7 @@
 
 ``generate("Once upon a time", model="gpt2")`` tokenizes (a batch is left-padded so that
 every row's last prompt token sits at the same column), runs the engine in
-:mod:`bigmodel.generate`, and decodes only the new tokens. ``stop`` strings end a row and
+:mod:`bigmodel.decoding`, and decodes only the new tokens. ``stop`` strings end a row and
 are cut from its text (as OpenAI's API does); ``stream`` yields text deltas that never
 split a character and never show the beginning of a stop string that may still complete.
 """
@@ -18,12 +18,12 @@ from typing import Any
 
 import torch
 
+from ..decoding import DecodeLoop, TextDeltas, parse_options
+from ..decoding.runners import is_encoder_decoder
+from ..decoding.search import beam_search
+from ..decoding.stop_text import StopText
 from ..devices import to_device
 from ..errors import BigModelError
-from ..generate import DecodeLoop, TextDeltas, parse_options
-from ..generate.runners import is_encoder_decoder
-from ..generate.search import beam_search
-from ..generate.stop_text import StopText
 from ..models.base import BigModel
 from .common import get_model, get_tokenizer
 
@@ -61,7 +61,7 @@ def _prepare(model: BigModel, quantize: str | None, compile: bool, *, copy_first
 
         quantize_int8(model)
     if compile:
-        from ..generate.compiled import compile_for_decoding
+        from ..decoding.compiled import compile_for_decoding
 
         compile_for_decoding(model)
     return model

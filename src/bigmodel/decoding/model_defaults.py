@@ -1,0 +1,93 @@
+"""A model's own decoding settings: ``generation_config.json``, as transformers writes it.
+
+A model folder may carry the settings that suit the model (``do_sample``, ``top_p``,
+``repetition_penalty`` ...). ``bm.load`` reads them into ``model.generation_config``;
+:func:`bigmodel.decoding.options.parse_options` fills every option the caller did not give
+from them, so ``model.generate``, ``bm.generate``, ``bigmodel generate`` and the server
+share one rule. ``save_pretrained`` writes the file back, and transformers'
+``GenerationConfig.from_pretrained`` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import BigModelError
+from ..fileio import atomic_write_text
+from .options import OPTION_NAMES, parse_options
+
+FILE_NAME = "generation_config.json"
+
+
+@dataclass
+class GenerationConfig:
+    """Default decoding options of one model; None means "not set by the model".
+
+    The names and meanings are transformers'. Keys bigmodel does not use (e.g.
+    ``transformers_version``) are kept in ``extra`` and written back on save.
+    """
+
+    max_new_tokens: int | None = None
+    max_length: int | None = None
+    min_new_tokens: int | None = None
+    do_sample: bool | None = None
+    temperature: float | None = None
+    top_k: int | None = None
+    top_p: float | None = None
+    min_p: float | None = None
+    repetition_penalty: float | None = None
+    no_repeat_ngram_size: int | None = None
+    num_beams: int | None = None
+    length_penalty: float | None = None
+    early_stopping: bool | str | None = None
+    bos_token_id: int | None = None
+    eos_token_id: int | list[int] | None = None
+    pad_token_id: int | None = None
+    decoder_start_token_id: int | None = None
+    forced_eos_token_id: int | list[int] | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "generation config") -> GenerationConfig:
+        """Known keys become fields (each value checked as a generation option would be)."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        config = cls(**{k: v for k, v in values.items() if k in known},
+                     extra={k: v for k, v in values.items() if k not in known})
+        try:
+            parse_options({k: v for k, v in config.to_dict().items() if k in OPTION_NAMES})
+        except BigModelError as exc:
+            raise BigModelError(f"{source}: {exc}") from None
+        return config
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> GenerationConfig:
+        path = Path(directory) / FILE_NAME
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BigModelError(f"{directory} has no {FILE_NAME}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BigModelError(f"{path} is not valid JSON: {exc}") from None
+        if not isinstance(values, dict):
+            raise BigModelError(f"{path} must hold a JSON object")
+        return cls.from_dict(values, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options the model sets (None fields left out)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name != "extra" and getattr(self, f.name) is not None}
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        values = self.extra | self.to_dict()
+        text = json.dumps(values, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        return atomic_write_text(Path(directory) / FILE_NAME, text)
+
+
+def read_generation_config(directory: str | Path) -> GenerationConfig | None:
+    """The folder's generation_config.json, or None when it has none."""
+    if not (Path(directory) / FILE_NAME).is_file():
+        return None
+    return GenerationConfig.from_pretrained(directory)

@@ -1,0 +1,51 @@
+"""The fixed-shape decoding step (what --compile compiles) decodes exactly like the eager path."""
+
+from __future__ import annotations
+
+import torch
+
+from bigmodel.decoding import generate
+from bigmodel.models.gpt import GPT, STATIC_CACHE_BUCKET, GPTConfig, StaticDecodeStep
+
+
+def _model() -> GPT:
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=200, max_seq_len=300, d_model=32, n_layers=2, n_heads=4)).eval()
+
+
+def _with_static_step(model: GPT) -> GPT:
+    step = StaticDecodeStep(model)
+
+    def counted(*args):
+        model.static_steps += 1
+        return step(*args)
+
+    model.static_steps = 0
+    model.__dict__["_static_decode_step"] = counted
+    return model
+
+
+def test_greedy_left_padded_batch_and_beams_equal_eager() -> None:
+    model = _model()
+    ids = torch.randint(1, 200, (3, 7))
+    mask = torch.ones_like(ids)
+    mask[1, :3] = 0
+    mask[2, :5] = 0
+    ids = ids.masked_fill(mask == 0, 0)
+    greedy = generate(model, ids, attention_mask=mask, max_new_tokens=15, eos_token_id=None, pad_token_id=0)
+    beams = generate(model, ids[:1], max_new_tokens=10, num_beams=3, eos_token_id=None)
+    sampled = generate(model, ids[:1], max_new_tokens=10, do_sample=True, top_k=20, seed=3, eos_token_id=None)
+    static = _with_static_step(model)
+    assert torch.equal(generate(static, ids, attention_mask=mask, max_new_tokens=15, eos_token_id=None,
+                                pad_token_id=0), greedy)
+    assert torch.equal(generate(static, ids[:1], max_new_tokens=10, num_beams=3, eos_token_id=None), beams)
+    assert torch.equal(generate(static, ids[:1], max_new_tokens=10, do_sample=True, top_k=20, seed=3,
+                                eos_token_id=None), sampled)
+    assert static.static_steps == 14 + 9 + 9  # every token after each prompt's first
+
+
+def test_cache_length_is_rounded_to_the_bucket_and_capped_by_the_context() -> None:
+    model = _with_static_step(_model())
+    assert model.new_kv_cache(1, 20).max_len == STATIC_CACHE_BUCKET
+    assert model.new_kv_cache(1, STATIC_CACHE_BUCKET + 1).max_len == 2 * STATIC_CACHE_BUCKET
+    assert model.new_kv_cache(1, 299).max_len == 300
