@@ -1,11 +1,53 @@
-"""Writing files so that a crash never leaves half of one."""
+"""Reading a user's files with one clear error each, and writing files so that a crash never
+leaves half of one."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from .errors import BigModelError
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """The UTF-8 text of ``path`` (a leading BOM dropped); a missing, folder, unreadable or
+    non-UTF-8 file is one BigModelError naming ``what`` and the path."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BigModelError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise BigModelError(f"{what} {path} is a folder, not a file") from None
+    except OSError as exc:  # no permission, a name too long for the OS, ...
+        raise BigModelError(f"{what} {path} could not be read ({exc.strerror or exc})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise BigModelError(f"{path} is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} on line "
+                            f"{line}); convert it, e.g. iconv -f GBK -t UTF-8") from None
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """The parsed JSON of ``path``: :func:`read_text`'s errors, or one saying where it is broken."""
+    text = read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BigModelError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def read_json_object(path: str | Path, what: str = "file") -> dict[str, Any]:
+    """:func:`read_json` of a file that must hold one JSON object (a config)."""
+    data = read_json(path, what)
+    if not isinstance(data, dict):
+        raise BigModelError(f"{path} must hold a JSON object, got {type(data).__name__}")
+    return data
 
 
 def atomic_write(target: str | Path, write: Callable[[str], object]) -> Path:

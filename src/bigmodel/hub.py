@@ -26,7 +26,7 @@ from . import paths
 from .decoding.model_defaults import FILE_NAME as GENERATION_CONFIG_FILE
 from .decoding.model_defaults import read_generation_config
 from .errors import BigModelError
-from .fileio import atomic_write, atomic_write_text
+from .fileio import atomic_write, atomic_write_text, read_json_object
 from .models.base import BigModel
 from .models.convert import (
     FamilyMap,
@@ -105,13 +105,7 @@ def read_config(directory: Path) -> dict[str, Any]:
     if not config_path.is_file():
         raise BigModelError(f"{directory} has no config.json; is it a model folder?")
     paths.check_inside(directory, config_path.name, "config")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BigModelError(f"{config_path} is not valid JSON: {exc}") from None
-    if not isinstance(config, dict):
-        raise BigModelError(f"{config_path} must hold a JSON object")
-    return config
+    return read_json_object(config_path, "model config")
 
 
 def read_weights(directory: Path, *, trust_external_files: bool = False) -> dict[str, Tensor]:
@@ -163,7 +157,7 @@ def _read_weight_files(directory: Path, *, trust_external_files: bool = False) -
             return load_file(str(paths.check_inside(directory, single.name, "weights file", trust=trust)))
         if index.is_file():
             paths.check_inside(directory, index.name, "index", trust=trust)
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            shards = sorted(set(read_json_object(index, "weights index")["weight_map"].values()))
             state: dict[str, Tensor] = {}
             for shard in shards:
                 if not isinstance(shard, str) or not shard:
@@ -173,7 +167,7 @@ def _read_weight_files(directory: Path, *, trust_external_files: bool = False) -
     except SafetensorError as exc:
         raise BigModelError(f"weights in {directory} are not a readable safetensors file "
                             f"(truncated or corrupt): {exc}") from None
-    except (OSError, KeyError, AttributeError, json.JSONDecodeError) as exc:
+    except (OSError, KeyError, AttributeError) as exc:
         raise BigModelError(f"cannot read the weights in {directory}: {exc}") from None
     if pickled.is_file():
         paths.check_inside(directory, pickled.name, "weights file", trust=trust)

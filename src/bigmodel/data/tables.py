@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BigModelError, did_you_mean
+from ..fileio import read_text
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
@@ -69,21 +70,9 @@ def _format(path: Path, fmt: str | None) -> str:
     return FORMATS[suffix]
 
 
-def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise BigModelError(f"data file {path} does not exist")
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise BigModelError(f"{path} is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} on line {line}); "
-                            f"convert it, e.g. iconv -f GBK -t UTF-8") from None
-
-
 def _rows(path: Path, fmt: str) -> tuple[list[str], list[tuple[int, dict]]]:
     """(column names, [(line number, row)])."""
-    text = _read_text(path)
+    text = read_text(path, "data file")
     if fmt == "jsonl":
         rows: list[tuple[int, dict]] = []
         columns: dict[str, None] = {}
@@ -137,17 +126,8 @@ def read_table(
     columns, rows = _rows(path, fmt)
     if not rows:
         raise BigModelError(f"{path} holds no rows")
-    found = ", ".join(repr(c) for c in columns) or "none"
-    if text_column not in columns:
-        raise BigModelError(f"{path} has no text column {text_column!r}{did_you_mean(text_column, columns)}; "
-                            f"columns found: {found} (choose one with --text-column / text_column)")
-    has_labels = label_column in columns
-    if require_labels and not has_labels:
-        raise BigModelError(f"{path} has no label column {label_column!r}{did_you_mean(label_column, columns)}; "
-                            f"columns found: {found} (choose one with --label-column / label_column)")
-    pair_column = text_pair_column if text_pair_column in columns else None
-    if text_pair_column not in (None, "text_pair") and pair_column is None:
-        raise BigModelError(f"{path} has no text-pair column {text_pair_column!r}; columns found: {found}")
+    has_labels, pair_column = _check_columns(path, columns, text_column, label_column, text_pair_column,
+                                             require_labels)
     texts: list[str] = []
     labels: list[str] = []
     pairs: list[str] = []
@@ -175,6 +155,24 @@ def read_table(
     if not texts:
         raise BigModelError(f"{path} holds no non-empty texts")
     return LabelledTexts(texts, labels if has_labels else None, pairs if pair_column else None, str(path))
+
+
+def _check_columns(path: Path, columns: list[str], text_column: str, label_column: str,
+                   text_pair_column: str | None, require_labels: bool) -> tuple[bool, str | None]:
+    """(whether there is a label column, the text-pair column or None); a missing column that
+    is needed is an error listing the columns found."""
+    found = ", ".join(repr(c) for c in columns) or "none"
+    if text_column not in columns:
+        raise BigModelError(f"{path} has no text column {text_column!r}{did_you_mean(text_column, columns)}; "
+                            f"columns found: {found} (choose one with --text-column / text_column)")
+    has_labels = label_column in columns
+    if require_labels and not has_labels:
+        raise BigModelError(f"{path} has no label column {label_column!r}{did_you_mean(label_column, columns)}; "
+                            f"columns found: {found} (choose one with --label-column / label_column)")
+    pair_column = text_pair_column if text_pair_column in columns else None
+    if text_pair_column not in (None, "text_pair") and pair_column is None:
+        raise BigModelError(f"{path} has no text-pair column {text_pair_column!r}; columns found: {found}")
+    return has_labels, pair_column
 
 
 def _lines(numbers: list[int]) -> str:

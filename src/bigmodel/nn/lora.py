@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import BigModelError
+from ..fileio import atomic_write, atomic_write_text, read_json
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -225,8 +226,6 @@ def save_adapter(model: nn.Module, directory: str | Path, *, base_model: str | N
     """
     from safetensors.torch import save_file
 
-    from ..fileio import atomic_write, atomic_write_text
-
     state = lora_state_dict(model)
     config: LoRAConfig = model.lora_config
     directory = Path(directory)
@@ -251,10 +250,7 @@ def read_adapter_config(directory: str | Path) -> dict[str, Any]:
     path = Path(directory) / ADAPTER_CONFIG
     if not path.is_file():
         raise BigModelError(f"{directory} has no {ADAPTER_CONFIG}; is it a LoRA adapter folder?")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BigModelError(f"{path} is not valid JSON: {exc}") from None
+    config = read_json(path, "adapter config")
     if not isinstance(config, dict) or config.get("peft_type", "LORA") != "LORA":
         raise BigModelError(f"{path} does not describe a LoRA adapter")
     return config

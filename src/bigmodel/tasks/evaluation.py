@@ -21,6 +21,7 @@ import torch
 
 from ..data.tables import check_known_labels, read_table
 from ..errors import BigModelError
+from ..fileio import read_text
 from ..metrics import classification_report, perplexity, plot_confusion_matrix
 from ..models.base import BigModel
 from .common import get_model, get_tokenizer
@@ -84,16 +85,6 @@ def format_confusion_matrix(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise BigModelError(f"text file {path} does not exist")
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BigModelError(f"{path} is not UTF-8 text (invalid byte at offset {exc.start})") from None
-
-
 def evaluate_perplexity(
     model: str | Path | BigModel,
     data: str | Path,
@@ -114,7 +105,7 @@ def evaluate_perplexity(
         raise BigModelError(f"perplexity needs a causal language model (GPT2LMHeadModel); "
                             f"{getattr(network, 'name_or_path', model)} is a {network.architecture}")
     tok = get_tokenizer(model if not isinstance(model, BigModel) else network, tokenizer)
-    text = _read_text(Path(data))
+    text = read_text(Path(data), "text file")
     if not text.strip():
         raise BigModelError(f"{data} holds no text")
     ids = tok.encode(text, add_special_tokens=False)
