@@ -19,7 +19,7 @@ import torch
 import bigmodel as bm
 from bigmodel.explain.attention import attention_maps
 from bigmodel.explain.attribution import integrated_gradients, save_attribution
-from bigmodel.explain.logit_lens import logit_lens
+from bigmodel.explain.lens import logit_lens
 
 
 def load_model(tiny: bool) -> tuple[object, object]:

@@ -15,7 +15,7 @@ import torch
 
 import bigmodel as bm
 from bigmodel.models.bert import BertConfig, BertForMaskedLM
-from bigmodel.tasks.fill_mask import fill_mask
+from bigmodel.tasks.mask_filling import fill_mask
 
 
 def load_model(tiny: bool) -> tuple[object, object]:

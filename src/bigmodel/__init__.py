@@ -37,7 +37,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     # tasks
     "generate": ("bigmodel.tasks.generation", "generate"),
     "stream": ("bigmodel.tasks.generation", "stream"),
-    "fill_mask": ("bigmodel.tasks.fill_mask", "fill_mask"),
+    "fill_mask": ("bigmodel.tasks.mask_filling", "fill_mask"),
     "embed": ("bigmodel.tasks.embeddings", "embed"),
     "classify": ("bigmodel.tasks.text_classification", "classify"),
     "classify_image": ("bigmodel.tasks.image_classification", "classify_image"),

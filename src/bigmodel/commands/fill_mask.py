@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tasks.fill_mask import fill_mask
+    from ..tasks.mask_filling import fill_mask
 
     results = fill_mask(list(args.texts), args.model, args.tokenizer, top_k=args.top_k)
     if args.json:

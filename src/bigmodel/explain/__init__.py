@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .attention import AttentionMaps, attention_maps, rollout, save_attention
 from .attribution import Attribution, integrated_gradients, save_attribution
-from .logit_lens import LogitLens, lens_logits, logit_lens, save_logit_lens
+from .lens import LogitLens, lens_logits, logit_lens, save_logit_lens
 
 __all__ = [
     "AttentionMaps",

@@ -9,7 +9,7 @@ import torch
 
 import bigmodel as bm
 from bigmodel.errors import BigModelError
-from bigmodel.tasks.fill_mask import fill_mask
+from bigmodel.tasks.mask_filling import fill_mask
 from bigmodel.tokenization import load_tokenizer
 
 transformers = pytest.importorskip("transformers")
