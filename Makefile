@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo test test-slow lint format bench soak docs docs-serve clean
+.PHONY: setup browser demo test test-slow lint bench soak docs docs-serve clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -35,10 +35,9 @@ test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m slow -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks examples
-
-format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks examples
+	$(BIN)/ruff check src tests benchmarks examples scripts docs
+	$(BIN)/ruff check --select C901 src/bigmodel/serve src/bigmodel/planning
+	$(BIN)/lint-imports
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict
