@@ -21,7 +21,7 @@ def _with_static_step(model: GPT) -> GPT:
         return step(*args)
 
     model.static_steps = 0
-    model.__dict__["_static_decode_step"] = counted
+    model.use_static_decode_step(counted)
     return model
 
 

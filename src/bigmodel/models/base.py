@@ -115,6 +115,12 @@ class ConfigBase:
         return type(self).from_dict(self.to_dict() | changes)
 
 
+def compile_forward(module: nn.Module) -> None:
+    """Compile ``module.forward`` in place with dynamic shapes: one compilation serves the
+    prefill and every decoding step."""
+    module.forward = torch.compile(module.forward, dynamic=True)
+
+
 class BigModel(nn.Module):
     """Base class: ``config``, ``save_pretrained``, ``from_pretrained``, parameter counts.
 
@@ -127,6 +133,7 @@ class BigModel(nn.Module):
     config_class: ClassVar[type[ConfigBase]] = ConfigBase
     # Decoding defaults from the folder's generation_config.json (bigmodel.decoding.model_defaults).
     generation_config: Any = None
+    _compiled_for_decoding: bool = False
 
     def __init__(self, config: ConfigBase) -> None:
         super().__init__()
@@ -139,6 +146,18 @@ class BigModel(nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
+
+    def compile_for_decoding(self) -> Self:
+        """Compile this model for generation in place (once; later calls do nothing) and
+        return it. Here ``forward`` with dynamic shapes; a family with a faster fixed-shape
+        decoding step (GPT) overrides ``_compile_decoding``."""
+        if not self._compiled_for_decoding:
+            self._compile_decoding()
+            self._compiled_for_decoding = True
+        return self
+
+    def _compile_decoding(self) -> None:
+        compile_forward(self)
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Unique parameters (a tied embedding counts once)."""

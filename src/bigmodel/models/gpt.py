@@ -16,6 +16,7 @@ embeddings). GPT-2 places LayerNorm before each sub-layer (pre-LN) and once more
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -24,8 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn import Embeddings, KVCache, TransformerBlock, losses, make_attention_bias
-from ..nn.attention import scaled_dot_product_attention
-from ..nn.feedforward import activation
+from ..nn.attention import CachedAttention, GrowingCacheAttention, StaticCacheAttention
 from ..nn.inference_linear import inference_linear
 from .base import BigModel, ConfigBase, ModelOutput
 
@@ -61,6 +61,9 @@ class GPTConfig(ConfigBase):
 
 
 STATIC_CACHE_BUCKET = 128  # cache lengths of the compiled static decode step: multiples of this
+# Inductor settings of the static step: freezing folds (and pre-packs) the weights as
+# constants; the CPP backend offers its micro-GEMM templates beside aten's kernels.
+STATIC_STEP_INDUCTOR = {"freezing": True, "max_autotune_gemm_backends": "CPP,ATEN"}
 
 def causal_lm_loss(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
     """Mean of -log p(x_{i+1} | x_≤i): logits (B, T, V) at i are scored against labels at i+1.
@@ -70,47 +73,6 @@ def causal_lm_loss(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> 
     shift_logits = logits[:, :-1, :].reshape(-1, logits.shape[-1])
     shift_labels = labels[:, 1:].reshape(-1)
     return F.cross_entropy(shift_logits.float(), shift_labels, ignore_index=ignore_index)
-
-
-def _decode_plan(blocks: nn.ModuleList) -> list[tuple[Any, ...]]:
-    """Per layer: the tensors and callables of a pre-LN block, looked up once per generation
-    (module attribute lookups cost more than the small ops of a decoding step)."""
-    plan = []
-    for block in blocks:
-        attn, ln1, ln2, ffn = block.self_attn, block.self_attn_norm, block.ffn_norm, block.ffn
-        plan.append((
-            ln1.weight, ln1.bias, ln1.eps, inference_linear(attn.qkv_proj), inference_linear(attn.out_proj),
-            ln2.weight, ln2.bias, ln2.eps, inference_linear(ffn.fc_in), inference_linear(ffn.fc_out),
-            attn.n_heads, attn.head_size,
-        ))
-    return plan
-
-
-def _cached_blocks(blocks: nn.ModuleList, h: Tensor, attn_bias: Tensor | None, kv_cache: KVCache,
-                   act: str) -> Tensor:
-    """The pre-LN causal blocks in inference with a KV cache, op for op as TransformerBlock
-    computes them, without the per-module call overhead (it dominates batch-1 decoding)::
-
-        a = h + W_o · Attention(LN_1(h) W_qkv)         h: (B, T, d)
-        h = a + W_2 · act(W_1 · LN_2(a))
-
-    The plan of each layer's weights lives in the cache: it is built on the first call of a
-    generation and reused for every token after it.
-    """
-    plan = kv_cache.model_state.get("gpt_decode_plan")
-    if plan is None or len(plan) != len(blocks):
-        plan = kv_cache.model_state["gpt_decode_plan"] = _decode_plan(blocks)
-    batch, seq_len, d_model = h.shape
-    shape = (d_model,)
-    causal = seq_len > 1  # one new query may look at every cached key
-    for i, (w1, b1, eps1, qkv_proj, out_proj, w2, b2, eps2, fc_in, fc_out, n_heads, head_size) in enumerate(plan):
-        x = F.layer_norm(h, shape, w1, b1, eps1)
-        q, k, v = qkv_proj(x).view(batch, seq_len, 3, n_heads, head_size).permute(2, 0, 3, 1, 4).unbind(0)
-        k, v = kv_cache.update(i, k, v)  # q, k, v: (B, nh, T, hs); k, v with the past
-        out, _ = scaled_dot_product_attention(q, k, v, attn_bias, is_causal=causal)
-        h = h + out_proj(out.transpose(1, 2).reshape(batch, seq_len, d_model))
-        h = h + fc_out(activation(act, fc_in(F.layer_norm(h, shape, w2, b2, eps2))))
-    return h
 
 
 class GPTModel(BigModel):
@@ -171,6 +133,14 @@ class GPTModel(BigModel):
             device=self.device,
         )
 
+    def fused_blocks(self, h: Tensor, attention: CachedAttention,
+                     fused: list[Callable[..., Tensor]] | None = None) -> Tensor:
+        """h (B, T, d) through every block's fused inference path with the cache variant
+        ``attention``; ``fused``: the blocks' paths when already built."""
+        for i, block in enumerate(fused if fused is not None else [b.fused() for b in self.blocks]):
+            h = block(h, attention, i)
+        return h
+
     def forward(
         self,
         input_ids: Tensor,
@@ -193,7 +163,12 @@ class GPTModel(BigModel):
         h = self.embeddings(input_ids, position_ids)  # (B, T, d_model)
         attn_bias = make_attention_bias(attention_mask, h.dtype)
         if kv_cache is not None and not (output_hidden_states or output_attentions or self.training):
-            h = _cached_blocks(self.blocks, h, attn_bias, kv_cache, self.config.activation)
+            # Each block's fused path is built on the first call of a generation and kept in
+            # its cache for every token after it.
+            fused = kv_cache.model_state.get("fused_blocks")
+            if fused is None or len(fused) != len(self.blocks):
+                fused = kv_cache.model_state["fused_blocks"] = [block.fused() for block in self.blocks]
+            h = self.fused_blocks(h, GrowingCacheAttention(kv_cache, attn_bias), fused)
             return ModelOutput(last_hidden_state=self.final_norm(h), past_key_values=kv_cache)
         all_hidden: list[Tensor] = [h] if output_hidden_states else []
         all_attn: list[Tensor] = []
@@ -222,17 +197,11 @@ class StaticDecodeStep(nn.Module):
 
     The eager decode path attends to ``keys[:, :, :past + 1]``, a length that grows each step;
     a compiler then needs dynamic shapes, and inductor's fast CPU matmul templates (AMX/AVX-512
-    micro-GEMMs over weights pre-packed by "freezing") only apply to static ones. Here the
-    cache is used whole, (B, nh, L, hs) with L = ``kv_cache.max_len``, and positions after the
-    current one (or padding) are masked out:
-
-        k_cache[:, :, p] = k_new       v_cache[:, :, p] = v_new       (p: a (1,) tensor)
-        attention(q, K, V) = softmax(q Kᵀ / √hs + mask) V,   mask[j] = 0 if j ≤ p and not
-                                                                  padding else -inf
-
-    which equals attending to the first p + 1 positions. Inputs: input_ids and position_ids
-    (B, 1), ``allowed`` (B, 1, 1, L) bool, ``position`` (1,) long, the cache's key and value
-    lists (written in place). Returns the logits (B, 1, vocab).
+    micro-GEMMs over weights pre-packed by "freezing") only apply to static ones. Here each
+    block runs its fused path with :class:`~bigmodel.nn.attention.StaticCacheAttention`: the
+    whole cache (B, nh, L, hs), L = ``kv_cache.max_len``, later positions masked. Inputs:
+    input_ids and position_ids (B, 1), ``allowed`` (B, 1, 1, L) bool, ``position`` (1,) long,
+    the cache's key and value lists (written in place). Returns the logits (B, 1, vocab).
     """
 
     def __init__(self, model: GPT) -> None:
@@ -243,21 +212,7 @@ class StaticDecodeStep(nn.Module):
                 keys: list[Tensor], values: list[Tensor]) -> Tensor:
         body = self.model.transformer
         h = body.embeddings(input_ids, position_ids)  # (B, 1, d)
-        batch, _, d_model = h.shape
-        scale = body.blocks[0].self_attn.head_size ** -0.5
-        for i, block in enumerate(body.blocks):
-            attn = block.self_attn
-            qkv = attn.qkv_proj(block.self_attn_norm(h)).view(batch, 1, 3, attn.n_heads, attn.head_size)
-            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, 1, hs) each
-            keys[i].index_copy_(2, position, k)
-            values[i].index_copy_(2, position, v)
-            # Written out rather than sdpa: the compiler fuses these small ops, while the CPU
-            # flash kernel with a mask costs ~140 µs per layer for one query.
-            scores = (q @ keys[i].transpose(-1, -2)).float() * scale  # (B, nh, 1, L)
-            weights = scores.masked_fill(~allowed, float("-inf")).softmax(dim=-1).to(q.dtype)
-            out = weights @ values[i]  # (B, nh, 1, hs)
-            h = h + attn.out_proj(out.transpose(1, 2).reshape(batch, 1, d_model))
-            h = h + block.ffn.fc_out(activation(body.config.activation, block.ffn.fc_in(block.ffn_norm(h))))
+        h = body.fused_blocks(h, StaticCacheAttention(keys, values, allowed, position))
         return self.model.lm_head(body.final_norm(h))
 
 
@@ -271,6 +226,9 @@ class GPT(BigModel):
     family = "gpt"
     architecture = "GPT2LMHeadModel"
     config_class = GPTConfig
+    # Set by use_static_decode_step: decodes each token after the prompt (a plain callable,
+    # not a submodule: it holds this model).
+    _static_step: Callable[..., Tensor] | None = None
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__(config)
@@ -284,11 +242,34 @@ class GPT(BigModel):
     def new_kv_cache(
         self, batch_size: int, max_len: int | None = None, dtype: torch.dtype | None = None
     ) -> KVCache:
-        if max_len is not None and self.__dict__.get("_static_decode_step") is not None:
+        if max_len is not None and self._static_step is not None:
             # The compiled static step is specialized to the cache length: round it up so that
             # generations of different lengths share a few compilations.
             max_len = min(self.config.max_seq_len, -(-max_len // STATIC_CACHE_BUCKET) * STATIC_CACHE_BUCKET)
         return self.transformer.new_kv_cache(batch_size, max_len, dtype)
+
+    def use_static_decode_step(self, step: Callable[..., Tensor] | None = None) -> None:
+        """Decode every token after the prompt through the fixed-shape :class:`StaticDecodeStep`
+        (``step``: that module compiled or wrapped; default: the module itself, eager), with
+        cache lengths rounded up to multiples of ``STATIC_CACHE_BUCKET``. The prompt (prefill)
+        still runs the growing-cache path."""
+        self._static_step = step if step is not None else StaticDecodeStep(self).eval().__call__
+
+    def _compile_decoding(self) -> None:
+        """On a CPU: the :class:`StaticDecodeStep`, compiled with inductor's max-autotune and
+        weight freezing, decodes every token after the prompt; elsewhere ``forward`` compiles
+        with dynamic shapes."""
+        if self.device.type != "cpu":
+            super()._compile_decoding()
+            return
+        compiled = torch.compile(StaticDecodeStep(self).eval(), dynamic=False, mode="max-autotune")
+
+        def compiled_step(*args: Any) -> Tensor:
+            # The settings must be in force when the first call of each shape compiles.
+            with torch._inductor.config.patch(STATIC_STEP_INDUCTOR), torch.no_grad():
+                return compiled(*args)
+
+        self.use_static_decode_step(compiled_step)
 
     def _static_decode(self, step: Any, input_ids: Tensor, attention_mask: Tensor | None,
                        position_ids: Tensor | None, kv_cache: KVCache) -> ModelOutput:
@@ -329,7 +310,7 @@ class GPT(BigModel):
         ``nn.losses.linear_cross_entropy``, which never materializes the (B, T, vocab) logits, and
         ``logits`` is None; pass ``return_logits=True`` to get them (and the plain loss) anyway.
         """
-        step = self.__dict__.get("_static_decode_step")
+        step = self._static_step
         if (step is not None and kv_cache is not None and input_ids.shape[1] == 1 and labels is None
                 and logits_to_keep <= 1 and not (output_hidden_states or output_attentions or self.training)):
             return self._static_decode(step, input_ids, attention_mask, position_ids, kv_cache)

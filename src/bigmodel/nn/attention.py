@@ -23,14 +23,19 @@ i to look at j > i, which is what makes p(x_i | x_<i) a proper factorization.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .inference_linear import inference_linear
+
 __all__ = [
+    "GrowingCacheAttention",
     "KVCache",
     "MultiHeadAttention",
+    "StaticCacheAttention",
     "causal_mask",
     "make_attention_bias",
     "scaled_dot_product_attention",
@@ -170,6 +175,57 @@ class KVCache:
         self.lengths = [min(n, length) for n in self.lengths]
 
 
+class GrowingCacheAttention:
+    """The attention of a block's fused inference path over a :class:`KVCache` that grows:
+    each layer appends its new keys and values and attends to ``keys[:, :, :past + T]``.
+
+    ``attn_bias`` (B, 1, 1, past + T) masks padding; a block that is causal passes ``causal``,
+    which matters only for T > 1 (one new query may look at every cached key).
+    """
+
+    __slots__ = ("kv_cache", "attn_bias")
+
+    def __init__(self, kv_cache: KVCache, attn_bias: Tensor | None) -> None:
+        self.kv_cache = kv_cache
+        self.attn_bias = attn_bias
+
+    def __call__(self, layer: int, q: Tensor, k: Tensor, v: Tensor, causal: bool) -> Tensor:
+        k, v = self.kv_cache.update(layer, k, v)  # q: (B, nh, T, hs); k, v: (B, nh, past + T, hs)
+        out, _ = scaled_dot_product_attention(q, k, v, self.attn_bias, is_causal=causal and q.shape[-2] > 1)
+        return out
+
+
+class StaticCacheAttention:
+    """The attention of a block's fused inference path with every shape fixed, one new
+    query per row, for ``torch.compile``: the cache is used whole, (B, nh, L, hs), and
+    positions after the current one (or padding) are masked out::
+
+        K[:, :, p] = k_new       V[:, :, p] = v_new       (p: a (1,) long tensor)
+        out = softmax(q Kᵀ / √hs + mask) V,   mask[j] = 0 if ``allowed[j]`` else -inf
+
+    which equals attending to the first p + 1 positions. ``keys``/``values``: one (B, nh, L,
+    hs) tensor per layer, written in place; ``allowed``: (B, 1, 1, L) bool.
+    """
+
+    __slots__ = ("keys", "values", "allowed", "position")
+
+    def __init__(self, keys: list[Tensor], values: list[Tensor], allowed: Tensor, position: Tensor) -> None:
+        self.keys, self.values, self.allowed, self.position = keys, values, allowed, position
+
+    def __call__(self, layer: int, q: Tensor, k: Tensor, v: Tensor, causal: bool) -> Tensor:
+        keys, values = self.keys[layer], self.values[layer]
+        keys.index_copy_(2, self.position, k)
+        values.index_copy_(2, self.position, v)
+        # Written out rather than sdpa: the compiler fuses these small ops, while the CPU
+        # flash kernel with a mask costs ~140 µs per layer for one query.
+        scores = (q @ keys.transpose(-1, -2)).float() * q.shape[-1] ** -0.5  # (B, nh, 1, L)
+        weights = scores.masked_fill(~self.allowed, float("-inf")).softmax(dim=-1).to(q.dtype)
+        return weights @ values  # (B, nh, 1, hs)
+
+
+CachedAttention = GrowingCacheAttention | StaticCacheAttention
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention, self or cross, with an optional KV cache.
 
@@ -206,6 +262,31 @@ class MultiHeadAttention(nn.Module):
     def _split_heads(self, x: Tensor) -> Tensor:
         batch, seq_len, _ = x.shape
         return x.view(batch, seq_len, self.n_heads, self.head_size).transpose(1, 2)  # (B, nh, T, hs)
+
+    def fused(self) -> Callable[[Tensor, CachedAttention, int, bool], Tensor]:
+        """Self-attention for inference as one function (x, attention, layer, causal) -> out,
+        x and out (B, T, d_model), with the projections looked up once (``inference_linear``)::
+
+            q, k, v = split_heads(x W_qkv)              (B, nh, T, hs) each
+            out = attention(layer, q, k, v, causal) W_o
+
+        ``attention`` is the cache variant (:class:`GrowingCacheAttention`,
+        :class:`StaticCacheAttention`). Module calls and attribute lookups cost more than the
+        small ops of a batch-1 decoding step, so a block builds this once per generation.
+        """
+        if self.cross_attention:
+            raise ValueError("the fused inference path is for self-attention only")
+        qkv_proj, out_proj = inference_linear(self.qkv_proj), inference_linear(self.out_proj)
+        n_heads, head_size, d_model = self.n_heads, self.head_size, self.d_model
+
+        def self_attention(x: Tensor, attention: CachedAttention, layer: int, causal: bool) -> Tensor:
+            batch, seq_len, _ = x.shape
+            qkv = qkv_proj(x).view(batch, seq_len, 3, n_heads, head_size)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, T, hs) each
+            out = attention(layer, q, k, v, causal)
+            return out_proj(out.transpose(1, 2).reshape(batch, seq_len, d_model))
+
+        return self_attention
 
     def memory_keys_values(self, context: Tensor, kv_cache: KVCache | None = None,
                            layer_idx: int = 0) -> tuple[Tensor, Tensor]:

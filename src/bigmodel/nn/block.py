@@ -8,13 +8,22 @@ connection and a LayerNorm. Two placements exist:
 
 Pre-LN keeps an un-normalized residual path from input to output, which is why deep GPTs
 train without warm-up tricks; GPT-2 adds one final LayerNorm after the last block.
+
+``forward`` composes the sub-modules (training, attention weights, cross-attention);
+``fused`` is the same computation for cached inference, with every weight and kernel looked
+up once per generation and the cache variant (growing, or static for ``torch.compile``)
+passed in. Both read the same sub-modules, so a change to them (bias, activation, LoRA,
+int8) holds on both paths.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attention import KVCache, MultiHeadAttention
+from .attention import CachedAttention, KVCache, MultiHeadAttention
 from .feedforward import FeedForward
 
 
@@ -104,3 +113,35 @@ class TransformerBlock(nn.Module):
                 x = self.cross_attn_norm(x + out)
             x = self.ffn_norm(x + self.ffn(x))
         return x, self_weights, cross_weights
+
+    def fused(self) -> Callable[[Tensor, CachedAttention, int], Tensor]:
+        """This block for inference as one function (h, attention, layer) -> h, h (B, T, d),
+        op for op what ``forward`` computes in eval mode, without per-module call overhead
+        (it dominates batch-1 decoding)::
+
+            pre-LN:   a = h + SelfAttn(LN_1(h))       h' = a + FFN(LN_2(a))
+            post-LN:  a = LN_1(h + SelfAttn(h))       h' = LN_2(a + FFN(a))
+
+        ``attention`` is the cache variant (``GrowingCacheAttention`` or
+        ``StaticCacheAttention``) and ``layer`` this block's index into it.
+        """
+        if self.cross_attn is not None:
+            raise ValueError("the fused inference path has no cross-attention")
+        self_attention, feed_forward, causal = self.self_attn.fused(), self.ffn.fused(), self.causal
+        ln1, ln2 = self.self_attn_norm, self.ffn_norm
+        shape = ln1.normalized_shape
+        w1, b1, eps1 = ln1.weight, ln1.bias, ln1.eps
+        w2, b2, eps2 = ln2.weight, ln2.bias, ln2.eps
+
+        if self.norm_first:
+            def pre_ln_block(h: Tensor, attention: CachedAttention, layer: int) -> Tensor:
+                h = h + self_attention(F.layer_norm(h, shape, w1, b1, eps1), attention, layer, causal)
+                return h + feed_forward(F.layer_norm(h, shape, w2, b2, eps2))
+
+            return pre_ln_block
+
+        def post_ln_block(h: Tensor, attention: CachedAttention, layer: int) -> Tensor:
+            h = F.layer_norm(h + self_attention(h, attention, layer, causal), shape, w1, b1, eps1)
+            return F.layer_norm(h + feed_forward(h), shape, w2, b2, eps2)
+
+        return post_ln_block
