@@ -13,7 +13,8 @@ import torch
 
 from bigmodel.errors import BigModelError
 from bigmodel.tokenization import BatchEncoding, Tokenizer, load_tokenizer, train_tokenizer
-from bigmodel.tokenization import _longest_first as longest_first
+from bigmodel.tokenization.batches import longest_first
+from bigmodel.tokenization.pipelines import bert_normalizer_flags
 
 transformers = pytest.importorskip("transformers")
 
@@ -398,7 +399,7 @@ def test_train_wordpiece(corpus: list[Path], tmp_path: Path) -> None:
 def test_train_wordpiece_cased(corpus: list[Path]) -> None:
     tok = train_tokenizer(corpus, "wordpiece", vocab_size=400, lowercase=False, show_progress=False)
     assert tok.encode("The") != tok.encode("the")
-    assert tok._bert_normalizer_flags()["do_lower_case"] is False
+    assert bert_normalizer_flags(tok.backend)["do_lower_case"] is False
 
 
 def test_train_errors(corpus: list[Path], tmp_path: Path) -> None:
