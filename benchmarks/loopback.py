@@ -36,7 +36,7 @@ def served(serve_args: list[str], deadline_s: float = 300) -> Iterator[tuple[str
     """Run ``bigmodel serve SERVE_ARGS --port P`` until the block ends; yields (url, process,
     names of the served models) once /health answers."""
     sys.path.insert(0, str(ROOT / "src"))
-    from bigmodel.serve.app import free_port
+    from bigmodel.serve.background import free_port
 
     httpx = httpx_module()
     port = free_port()

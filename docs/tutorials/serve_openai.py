@@ -21,7 +21,7 @@ import torch
 from openai import APIConnectionError, OpenAI
 
 import bigmodel as bm
-from bigmodel.serve.app import free_port
+from bigmodel.serve.background import free_port
 
 
 def tiny_model(folder: Path) -> str:

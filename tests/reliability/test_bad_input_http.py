@@ -110,7 +110,7 @@ def classifier(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(classifier):
-    from bigmodel.serve.app import BackgroundServer, create_app
+    from bigmodel.serve import BackgroundServer, create_app
 
     app = create_app(["tiny-gpt-en"], classifiers=[str(classifier)], max_batch_size=2, max_concurrency=8)
     with BackgroundServer(app) as running:

@@ -46,7 +46,7 @@ FRAMING: list[tuple[str, bytes, int]] = [
 
 @pytest.fixture(scope="module")
 def server():
-    from bigmodel.serve.app import BackgroundServer, create_app
+    from bigmodel.serve import BackgroundServer, create_app
 
     app = create_app(["tiny-gpt-en"], max_batch_size=2, max_concurrency=4)
     with BackgroundServer(app) as running:

@@ -74,7 +74,7 @@ def tiny_classifier(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server(tiny_gpt: Path, tiny_bert: Path, tiny_classifier: Path) -> Iterator[object]:
     """tiny-gpt (generation), tiny-bert (fill-mask), all-minilm-l6-v2 (embeddings) and
     tiny-sentiment (classification)."""
-    from bigmodel.serve.app import BackgroundServer, create_app
+    from bigmodel.serve import BackgroundServer, create_app
 
     app = create_app([str(tiny_gpt), str(tiny_bert)], embedding_models=["all-minilm-l6-v2"],
                      classifiers=[str(tiny_classifier)], max_batch_size=4, max_concurrency=8)

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 import bigmodel as bm
-from bigmodel.serve.app import APIError, ServedModel, _chat_template, render_chat
+from bigmodel.serve.api_error import APIError
+from bigmodel.serve.completion_routes import render_chat
 from bigmodel.serve.schemas import ChatMessage
+from bigmodel.serve.served_models import ServedModel
+from bigmodel.tasks.chat import read_chat_template
 from bigmodel.tokenization import load_tokenizer
 
 TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{{ eos_token }}{% endfor %}"
@@ -29,7 +32,7 @@ def test_template_from_tokenizer_config_is_rendered(tiny_gpt: Path, tmp_path: Pa
     config_file = folder / "tokenizer_config.json"
     config = json.loads(config_file.read_text()) if config_file.exists() else {}
     config_file.write_text(json.dumps({**config, "chat_template": TEMPLATE}))
-    template = _chat_template(str(folder))
+    template = read_chat_template(str(folder))
     assert template == TEMPLATE
     ids, stops = render_chat(served(folder, template), MESSAGES)
     tok = load_tokenizer(folder)
@@ -39,7 +42,7 @@ def test_template_from_tokenizer_config_is_rendered(tiny_gpt: Path, tmp_path: Pa
 
 
 def test_plain_template_without_one(tiny_gpt: Path) -> None:
-    assert _chat_template(str(tiny_gpt)) is None
+    assert read_chat_template(str(tiny_gpt)) is None
     ids, stops = render_chat(served(tiny_gpt, None), MESSAGES)
     assert load_tokenizer(tiny_gpt).decode(ids) == "Be brief.\n\nUser: Hi\nAssistant:"
     assert stops == ["\nUser:"]

@@ -21,7 +21,7 @@ harness = pytest.importorskip("lm_eval.models.openai_completions", reason="lm-ev
 def test_loglikelihood_and_generation_through_lm_eval() -> None:
     from lm_eval.api.instance import Instance
 
-    from bigmodel.serve.app import BackgroundServer, create_app
+    from bigmodel.serve import BackgroundServer, create_app
 
     model, tok = bm.load("tiny-gpt-en").eval(), bm.load_tokenizer("tiny-gpt-en")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bigmodel.decoding.model_defaults import GenerationConfig
-from bigmodel.serve.app import _params
+from bigmodel.serve.generation_jobs import sampling_params
 from bigmodel.serve.schemas import CompletionRequest
 from bigmodel.tasks.generation import generate as generate_text
 
@@ -28,22 +28,22 @@ def _request(**fields: object) -> CompletionRequest:
 
 
 def test_fields_left_out_come_from_the_file() -> None:
-    p = _params(_request(), 8, [], 0, GenerationConfig.from_dict(RECIPE))
+    p = sampling_params(_request(), 8, [], 0, GenerationConfig.from_dict(RECIPE))
     assert (p.temperature, p.top_k, p.top_p, p.repetition_penalty) == (1.5, 5, 0.95, 1.5)
-    p = _params(_request(temperature=0.5, top_k=0), 8, [], 0, GenerationConfig.from_dict(RECIPE))
+    p = sampling_params(_request(temperature=0.5, top_k=0), 8, [], 0, GenerationConfig.from_dict(RECIPE))
     assert (p.temperature, p.top_k, p.top_p, p.repetition_penalty) == (0.5, 0, 0.95, 1.5)
 
 
 def test_temperature_zero_is_plain_greedy_and_no_file_is_openai() -> None:
-    p = _params(_request(temperature=0), 8, [], 0, GenerationConfig.from_dict(RECIPE))
+    p = sampling_params(_request(temperature=0), 8, [], 0, GenerationConfig.from_dict(RECIPE))
     assert p.greedy and p.repetition_penalty is None and not p.top_k
-    p = _params(_request(), 8, [], 0, None)
+    p = sampling_params(_request(), 8, [], 0, None)
     assert (p.temperature, p.top_p, p.top_k, p.repetition_penalty) == (1.0, 1.0, 0, None)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, Path]]:
-    from bigmodel.serve.app import BackgroundServer, create_app
+    from bigmodel.serve import BackgroundServer, create_app
 
     from .conftest import save_tiny_gpt
 

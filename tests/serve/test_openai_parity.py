@@ -21,7 +21,7 @@ PROMPT = "the capital of france is"
 
 @pytest.fixture(scope="module")
 def parity_server(tiny_gpt: Path, tiny_bert: Path) -> Iterator[object]:
-    from bigmodel.serve.app import BackgroundServer, create_app
+    from bigmodel.serve import BackgroundServer, create_app
 
     app = create_app([str(tiny_gpt)], embedding_models=[str(tiny_bert)], max_batch_size=4, max_concurrency=8)
     with BackgroundServer(app) as running:
@@ -116,8 +116,9 @@ def test_echo_prepends_the_prompt(client: openai.OpenAI, tiny_gpt: Path) -> None
 
 
 def test_chat_logprobs_in_the_chat_shape(client: openai.OpenAI, lm: tuple, tiny_gpt: Path) -> None:
-    from bigmodel.serve.app import ServedModel, render_chat
+    from bigmodel.serve.completion_routes import render_chat
     from bigmodel.serve.schemas import ChatMessage
+    from bigmodel.serve.served_models import ServedModel
 
     model, tok = lm
     messages = [{"role": "user", "content": "hi"}]

@@ -20,7 +20,7 @@ SOURCE = "the first of May, 2001"
 
 @pytest.fixture(scope="module")
 def seq2seq_server(tiny_seq2seq: Path) -> Iterator[object]:
-    from bigmodel.serve.app import BackgroundServer, create_app
+    from bigmodel.serve import BackgroundServer, create_app
 
     app = create_app([str(tiny_seq2seq)], max_batch_size=2, max_concurrency=4)
     with BackgroundServer(app) as running:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bigmodel.cli import main
-from bigmodel.serve.app import free_port
+from bigmodel.serve.background import free_port
 
 try:  # openai >= 3 ships httpx2; older clients use httpx (same API)
     import httpx2 as httpx

@@ -6,11 +6,13 @@
     with BackgroundServer(create_app(["tiny-gpt-zh"])) as server:
         ...  # OpenAI(base_url=server.url + "/v1", api_key="-")
 
-See app.py (endpoints), batching.py (shared forward passes), schemas.py (request checks).
+See app.py (the app and its routers), batching.py (shared forward passes), schemas.py
+(request checks), background.py (a server in a thread).
 FastAPI and uvicorn come with the [serve] extra, so importing this package needs them.
 """
 
-from .app import BackgroundServer, create_app
+from .app import create_app
+from .background import BackgroundServer
 from .batching import BatchEngine, SamplingParams
 
 __all__ = ["BackgroundServer", "BatchEngine", "SamplingParams", "create_app"]
