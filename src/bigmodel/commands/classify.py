@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from ..devices import add_device_argument
-from ..errors import BigModelError
-from . import add_parser, positive_int, print_json, read_text_lines
+from . import add_parser, positive_int, print_json
+from .text_arguments import texts_from_arguments
 
 
 def register(subparsers: Any) -> None:
@@ -30,17 +30,10 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def nonempty_lines(path: str) -> list[str]:
-    """The stripped lines of --file ``path``, empty ones skipped."""
-    return [line.strip() for line in read_text_lines(path, "--file") if line.strip()]
-
-
 def run(args: argparse.Namespace) -> int:
     from ..tasks.text_classification import classify
 
-    texts = list(args.texts) + (nonempty_lines(args.file) if args.file else [])
-    if not texts:
-        raise BigModelError("give at least one text (arguments or --file)")
+    texts = texts_from_arguments(args.texts, args.file, skip_empty=True)
     results = classify(texts, args.model, top_k=args.top_k, batch_size=args.batch_size,
                        max_length=args.max_length, progress=len(texts) > 64)
     if args.json:

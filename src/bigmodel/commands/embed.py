@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from ..devices import add_device_argument
-from ..errors import BigModelError
-from . import add_parser, positive_int, print_json, read_text_lines
+from . import add_parser, positive_int, print_json
+from .text_arguments import texts_from_arguments
 
 
 def register(subparsers: Any) -> None:
@@ -32,9 +32,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..tasks.embeddings import embed
 
-    texts = list(args.texts) + (read_text_lines(args.file, "--file") if args.file else [])
-    if not texts:
-        raise BigModelError("give at least one text (arguments or --file)")
+    texts = texts_from_arguments(args.texts, args.file, skip_empty=False)
     if args.query is not None:
         vectors = embed([args.query, *texts], args.model, batch_size=args.batch_size)
         scores = (vectors[1:] @ vectors[0]).tolist()
