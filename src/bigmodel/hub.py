@@ -1,8 +1,7 @@
 """Find a model by name, load it, save it: the Hugging Face folder layout in and out.
 
-A name resolves, in order, to: a local folder; a preset (see registry.py) whose weights a
-package or this repository ships; a Hugging Face id looked up through huggingface_hub's
-cache (and downloaded when the network allows and ``HF_HUB_OFFLINE`` is not set).
+A name resolves to a folder as model_folders.py says (a local folder, a shipped preset, or
+a Hugging Face id through huggingface_hub's cache).
 
 A folder holds ``config.json`` plus ``model.safetensors`` (or a sharded
 ``model.safetensors.index.json``, or ``pytorch_model.bin``, read with
@@ -12,9 +11,7 @@ A folder holds ``config.json`` plus ``model.safetensors`` (or a sharded
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ from .decoding.model_defaults import FILE_NAME as GENERATION_CONFIG_FILE
 from .decoding.model_defaults import read_generation_config
 from .errors import BigModelError
 from .fileio import atomic_write, atomic_write_text, read_json_object
+from .model_folders import resolve_model_dir
 from .models.base import BigModel
 from .models.convert import (
     FamilyMap,
@@ -35,10 +33,8 @@ from .models.convert import (
     from_hf_state_dict,
     to_hf_state_dict,
 )
-from .registry import PRESETS, Preset, get_preset, local_weights_dir, preset_names, require_preset
+from .registry import PRESETS, Preset, local_weights_dir, require_preset
 
-HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-HF_ID_MAX = 96 + 1 + 96  # the Hub's limit on owner and repository names
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
           "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
 
@@ -49,55 +45,6 @@ def resolve_dtype(dtype: str | torch.dtype | None) -> torch.dtype | None:
     if dtype not in DTYPES:
         raise BigModelError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     return DTYPES[dtype]
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
-
-
-def resolve_model_dir(name_or_path: str | Path) -> Path:
-    """A local folder for ``name_or_path``, or a BigModelError saying why there is none."""
-    text = str(name_or_path)
-    path = Path(text).expanduser()
-    # paths.is_dir / is_file: a name too long for the OS is "not found", not an OSError.
-    if paths.is_dir(path):
-        return path
-    if paths.is_file(path):
-        raise BigModelError(f"{text} is a file; a model is a folder with config.json and weights")
-    preset = get_preset(text)
-    if preset is not None:
-        local = local_weights_dir(preset)
-        if local is not None:
-            return local
-        kind, _, hub_id = preset.weights.partition(":")
-        if kind == "hub":
-            return _from_hub_cache(hub_id, preset)
-    # Anything that is not a plain "owner/name" id was meant as a path that does not exist.
-    if not HF_ID.match(text) or ".." in text or len(text) > HF_ID_MAX:
-        raise BigModelError(f"model {text[:200]!r} not found: no such folder, and not a preset "
-                            f"({', '.join(preset_names())})")
-    return _from_hub_cache(text, None)
-
-
-def _from_hub_cache(repo_id: str, preset: Preset | None) -> Path:
-    import huggingface_hub
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "merges.txt", "vocab.*"]
-    try:
-        return Path(huggingface_hub.snapshot_download(repo_id, local_files_only=True, allow_patterns=patterns))
-    except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
-        pass
-    hint = (f"; `bm.create({preset.name!r})` builds it with random weights" if preset else
-            f"; presets: {', '.join(preset_names())}")
-    if _offline():
-        raise BigModelError(f"model {repo_id!r} is not in the Hugging Face cache "
-                            f"({huggingface_hub.constants.HF_HUB_CACHE}) and HF_HUB_OFFLINE is set{hint}")
-    try:
-        return Path(huggingface_hub.snapshot_download(repo_id, allow_patterns=patterns))
-    except (HfHubHTTPError, OSError, ValueError) as exc:
-        raise BigModelError(f"model {repo_id!r} is not in the Hugging Face cache and could not be "
-                            f"downloaded ({type(exc).__name__}){hint}") from None
 
 
 def read_config(directory: Path) -> dict[str, Any]:
