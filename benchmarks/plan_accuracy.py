@@ -131,7 +131,7 @@ def child_decode(case: dict[str, Any]) -> dict[str, Any]:
     """Decode speed and, around it, the calibration: both under the same load."""
     import torch
 
-    planner = importlib.import_module("bigmodel.planning.planner")
+    planner = importlib.import_module("bigmodel.planning")
     from bigmodel.hub import create, resolve_dtype
 
     torch.manual_seed(0)
@@ -185,7 +185,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
-    planner = importlib.import_module("bigmodel.planning.planner")
+    planner = importlib.import_module("bigmodel.planning")
 
     memory_cases = [] if args.only == "decode" else MEMORY_CASES[:1] if args.quick else MEMORY_CASES
     decode_cases = [] if args.only == "memory" else DECODE_CASES[:1] if args.quick else DECODE_CASES

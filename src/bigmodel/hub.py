@@ -26,12 +26,13 @@ from .errors import BigModelError
 from .fileio import atomic_write, atomic_write_text, read_json_object
 from .model_folders import resolve_model_dir
 from .models.base import BigModel
-from .models.convert import (
+from .models.convert import from_hf_state_dict, to_hf_state_dict
+from .models.families import (
     FamilyMap,
     family_for_model,
     family_for_model_type,
-    from_hf_state_dict,
-    to_hf_state_dict,
+    family_maps,
+    family_named,
 )
 from .registry import PRESETS, Preset, local_weights_dir, require_preset
 
@@ -77,7 +78,7 @@ def read_weights(directory: Path, *, trust_external_files: bool = False) -> dict
     base_state = read_weights(base_dir, trust_external_files=trust_external_files)
     for key in keys:
         # A body-only base lacks the "bert."-style prefix of the head model trained on it.
-        bare = next((key.removeprefix(m.body_prefix) for m in _family_maps()
+        bare = next((key.removeprefix(m.body_prefix) for m in family_maps()
                      if key.startswith(m.body_prefix)), key)
         tensor = base_state.get(key, base_state.get(bare))
         if tensor is None:
@@ -203,7 +204,7 @@ def create(name: str, **overrides: Any) -> BigModel:
     ``overrides`` change config fields: ``bm.create("gpt2", n_layers=2)``.
     """
     preset: Preset = require_preset(name)
-    family_map = next(m for m in _family_maps() if m.family == preset.family)
+    family_map = family_named(preset.family)
     cls = model_class(family_map, preset.architecture)
     if preset.weights.startswith(("shipped:", "package:")) and not preset.config:
         directory = local_weights_dir(preset)
@@ -213,12 +214,6 @@ def create(name: str, **overrides: Any) -> BigModel:
     model = cls(config)
     model.name_or_path = name
     return model
-
-
-def _family_maps() -> list[FamilyMap]:
-    from .models.convert import FAMILY_MAPS
-
-    return list(FAMILY_MAPS.values())
 
 
 def save_model(model: BigModel, directory: str | Path, *, tokenizer: Any = None,

@@ -84,7 +84,7 @@ def test_gpt_training_loss_and_gradients_equal_the_logits_path() -> None:
 
 def test_planner_knows_the_loss_block_size() -> None:
     from bigmodel.nn.losses import DEFAULT_BLOCK_ROWS
-    from bigmodel.planning.planner import LOSS_BLOCK_ROWS
+    from bigmodel.planning.formulas import LOSS_BLOCK_ROWS
 
     assert LOSS_BLOCK_ROWS == DEFAULT_BLOCK_ROWS
 

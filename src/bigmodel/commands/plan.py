@@ -44,17 +44,14 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import importlib
-
-    # The module (the package exports a function of the same name).
-    planner = importlib.import_module("bigmodel.planning.planner")
+    from ..planning import calibrate, calibration_path, format_plans, plan
 
     if args.calibrate:
-        cal = planner.calibrate(save=True, progress=not args.json)
+        cal = calibrate(save=True, progress=not args.json)
         if args.json:
             print_json(cal.to_dict())
         else:
-            print(f"saved {planner.calibration_path()}")
+            print(f"saved {calibration_path()}")
             for dtype, rate in cal.matmul_flops.items():
                 print(f"  matmul {dtype}: {rate / 1e9:.0f} GFLOP/s   weight streaming: "
                       f"{cal.gemv_bandwidth[dtype] / 1e9:.1f} GB/s")
@@ -69,11 +66,11 @@ def run(args: argparse.Namespace) -> int:
         return _budget(args, settings)
     if args.model is None:
         raise BigModelError("plan needs a MODEL (a preset or a folder), --budget-memory or --calibrate")
-    plans = [planner.plan(name, **settings) for name in [args.model, *args.compare]]
+    plans = [plan(name, **settings) for name in [args.model, *args.compare]]
     if args.json:
         print_json([p.to_dict() for p in plans] if args.compare else plans[0].to_dict())
     else:
-        print(planner.format_plans(plans))
+        print(format_plans(plans))
     return 0
 
 

@@ -38,9 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import BigModel, ConfigBase, ModelOutput
-from .presets import RESNET_PRESETS
-
-MAX_STAGES = 8  # the weight map (convert.py) names stages 0..MAX_STAGES-1
+from .resnet_family import MAX_STAGES, RESNET_PRESETS
 
 
 @dataclass
@@ -272,7 +270,8 @@ class ResNetForImageClassification(BigModel):
 
         Checkpoints from before PyTorch 0.4 lack the BatchNorm step counters; they get 0.
         """
-        from .convert import RESNET_MAP, from_hf_state_dict
+        from .convert import from_hf_state_dict
+        from .resnet_family import RESNET_MAP
 
         state = dict(state)
         for key in [k for k in state if k.endswith(".running_mean")]:

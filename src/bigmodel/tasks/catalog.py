@@ -1,55 +1,37 @@
 """What models there are: presets with their parameter counts.
 
-The counts follow from the configs by the planner's formulas (plan.py), never from built
-weights, and without importing torch, so `bigmodel models` answers at once. A shipped model's
-config is the ``bigmodel`` block of its config.json; a hub preset's is its preset dict over the
-family defaults below (the config classes' defaults; tests/tasks/test_catalog.py checks every
-count against a model built on the meta device).
+The counts follow from the configs by each family's shape (``FamilyMap.shape``, the
+planner's formulas), never from built weights, and without importing torch, so `bigmodel
+models` answers at once. A shipped model's config is the ``bigmodel`` block of its
+config.json; a hub preset's is its preset dict over the family's ``config_defaults`` (the
+config classes' defaults; tests/tasks/test_catalog.py checks every count against a model built
+on the meta device).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from types import SimpleNamespace
 from typing import Any
 
+from ..models.families import family_named
 from ..registry import PRESETS, Preset, local_weights_dir
-
-# The config-class defaults the parameter formulas read (models/gpt.py, bert.py, resnet.py).
-FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "gpt": dict(vocab_size=50257, max_seq_len=1024, d_model=768, n_layers=12, n_heads=12, d_ff=None,
-                bias=True, tie_embeddings=True, num_labels=2, dropout=0.1, attn_dropout=0.1),
-    "bert": dict(vocab_size=30522, max_seq_len=512, type_vocab_size=2, d_model=768, n_layers=12,
-                 n_heads=12, d_ff=3072, num_labels=2, dropout=0.1, attn_dropout=0.1),
-    "resnet": dict(num_channels=3, embedding_size=64, hidden_sizes=(256, 512, 1024, 2048),
-                   depths=(3, 4, 6, 3), block="bottleneck", stem="imagenet",
-                   downsample_in_first_stage=False, downsample_in_bottleneck=False, num_labels=1000),
-}
 
 
 def preset_config(preset: Preset) -> dict[str, Any] | None:
     """The preset's full config as a dict, read from files only; None when it has no file
-    and its family has no defaults here."""
+    and its family has no defaults (``FamilyMap.config_defaults``)."""
+    defaults = family_named(preset.family).config_defaults
     if preset.weights.startswith(("shipped:", "package:")) and not preset.config:
         folder = local_weights_dir(preset)
         saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         ours = (saved.get("bigmodel") or {}).get("config")
         if ours:
-            return FAMILY_DEFAULTS.get(preset.family, {}) | ours
+            return dict(defaults) | ours
         return None
-    if preset.family not in FAMILY_DEFAULTS:
+    if not defaults:
         return None
-    return FAMILY_DEFAULTS[preset.family] | preset.config
-
-
-def _derived(family: str, config: dict[str, Any]) -> SimpleNamespace:
-    values = dict(config)
-    if family == "gpt" and values.get("d_ff") is None:
-        values["d_ff"] = 4 * values["d_model"]
-    if values.get("id2label"):
-        values["num_labels"] = len(values["id2label"])
-    return SimpleNamespace(**values)
+    return dict(defaults) | preset.config
 
 
 # State-dict entries that are buffers, not parameters (BatchNorm statistics).
@@ -59,12 +41,11 @@ BUFFER_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 def count_parameters(name: str) -> int:
     """Parameters of a preset (a tied embedding counts once), from its config alone; for a
     shipped model of a family the formulas do not cover, from its weight file's header."""
-    from ..planning.planner import _SHAPERS
-
     preset = PRESETS[name]
+    family_map = family_named(preset.family)
     config = preset_config(preset)
-    if config is not None and preset.family in _SHAPERS:
-        shape = _SHAPERS[preset.family](name, preset.architecture, _derived(preset.family, config))
+    if config is not None and family_map.shape is not None:
+        shape = family_map.shape(name, preset.architecture, family_map.config_view(config))
         return shape.backbone_params + shape.head_params
     folder = local_weights_dir(preset)
     if folder is not None and (folder / "model.safetensors").is_file():

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import BigModelError
-from ..hub import resolve_dtype
+from ..hub import create, resolve_dtype
 from ..registry import get_preset
 from .common import get_model
 
@@ -19,18 +19,16 @@ TUNED_DTYPES = ("fp32", "bf16")
 def linear_shapes(model: str | Path | nn.Module) -> list[tuple[int, int, bool]]:
     """The distinct (out_features, in_features, has_bias) of a model's ``nn.Linear`` layers.
 
-    A GPT preset is built on the meta device (its shapes only, no weights needed); any other
-    name or folder is loaded.
+    A preset with a config is built on the meta device (its shapes only, no weights needed);
+    any other name or folder is loaded.
     """
     if isinstance(model, nn.Module):
         module = model
     else:
         preset = get_preset(str(model))
-        if preset is not None and preset.family == "gpt" and preset.config:
-            from ..models.gpt import GPT, GPTConfig
-
+        if preset is not None and preset.config:
             with torch.device("meta"):
-                module = GPT(GPTConfig.from_dict(preset.config))
+                module = create(preset.name)
         else:
             module = get_model(model)
     shapes: dict[tuple[int, int, bool], None] = {}

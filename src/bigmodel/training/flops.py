@@ -2,10 +2,10 @@
 
     MFU = (training FLOPs per token × tokens/s) / peak FLOP/s
 
-Training FLOPs per token are the planner's (plan.py): the forward pass costs 2 FLOPs per
-weight a token meets in a matrix multiply (the Transformer layers and the output layer, not
-the embedding lookups) plus the attention scores and their weighted sum (2·T·d each per
-layer, half of that under a causal mask); the backward pass costs twice the forward, so
+Training FLOPs per token are the planner's (planning/formulas.py): the forward pass costs 2
+FLOPs per weight a token meets in a matrix multiply (the Transformer layers and the output
+layer, not the embedding lookups) plus the attention scores and their weighted sum (2·T·d each
+per layer, half of that under a causal mask); the backward pass costs twice the forward, so
 training is 3×. Padding is not counted (it is work, but not useful work).
 
 The peak is the best matrix-multiply rate this process reaches, measured over several sizes:
@@ -57,16 +57,16 @@ def training_flops_per_token(model: Any, seq_len: int) -> float | None:
     """3 × (2·N_mm + attention FLOPs at ``seq_len``) per token, or None for a model the
     planner does not know (then no MFU is reported)."""
     from ..errors import BigModelError
-    from ..planning.planner import _attention_flops_per_token, _matmul_weights_per_token, model_shape
+    from ..planning import model_shape
+    from ..planning.formulas import forward_flops_per_token
 
     try:
         shape = model_shape(getattr(model, "module", model))
     except (BigModelError, AttributeError, KeyError, TypeError):
         return None
-    if shape.family == "resnet" or not shape.stacks:
+    if not shape.stacks:
         return None
-    forward = 2.0 * _matmul_weights_per_token(shape) + _attention_flops_per_token(shape, seq_len)
-    return 3.0 * forward
+    return 3.0 * forward_flops_per_token(shape, seq_len)
 
 
 class PeakCheck:

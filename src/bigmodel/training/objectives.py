@@ -149,10 +149,10 @@ class Objective:
 
 
 def _architectures() -> dict[str, Callable[[], Any]]:
-    from ..models.convert import FAMILY_MAPS
+    from ..models.families import family_maps
 
     out: dict[str, Callable[[], Any]] = {}
-    for family_map in FAMILY_MAPS.values():
+    for family_map in family_maps():
         out.update(family_map.architectures)
     return out
 

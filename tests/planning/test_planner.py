@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import pytest
 import torch
 
+import bigmodel.planning as planner
 from bigmodel.cli import main
 from bigmodel.errors import BigModelError
 from bigmodel.models.bert import (
@@ -20,9 +20,7 @@ from bigmodel.models.bert import (
 from bigmodel.models.gpt import GPT, GPTConfig
 from bigmodel.models.resnet import RESNET_PRESETS, ResNetConfig, ResNetForImageClassification
 from bigmodel.models.transformer import Transformer, TransformerConfig
-
-# The module, even where `bigmodel.planning` the package attribute is the plan() function.
-planner = importlib.import_module("bigmodel.planning.planner")
+from bigmodel.planning import calibration, formulas
 
 
 @pytest.fixture(autouse=True)
@@ -68,8 +66,8 @@ def _meta_count(cls, config) -> int:
                                                 downsample_in_bottleneck=True, num_labels=3)),
 ])
 def test_formula_matches_the_built_model(cls, config):
-    shape = planner._shape_from_config("x", cls.family, cls.architecture, config)
-    counts = planner._parameters(shape, None)
+    shape = planner.shape_from_config("x", cls.family, cls.architecture, config)
+    counts = formulas.parameter_counts(shape, None)
     assert counts["with_head"] == _meta_count(cls, config)
 
 
@@ -83,9 +81,9 @@ def test_formula_matches_the_built_model(cls, config):
 def test_lora_trainable_count_matches_apply_lora(cls, config):
     from bigmodel.nn.lora import apply_lora, count_trainable
 
-    shape = planner._shape_from_config("x", cls.family, cls.architecture, config)
+    shape = planner.shape_from_config("x", cls.family, cls.architecture, config)
     expected, _ = count_trainable(apply_lora(cls(config), rank=4))
-    assert planner._parameters(shape, 4)["trainable"] == expected
+    assert formulas.parameter_counts(shape, 4)["trainable"] == expected
 
 
 def test_local_folder_is_read_from_config_only(tmp_path):
@@ -128,7 +126,7 @@ def test_time_estimates_use_the_cached_calibration(monkeypatch):
     assert planner.load_calibration() is None
     assert planner.plan("gpt2", seq_len=64).time is None
     cal = planner.Calibration({"fp32": 1e11, "bf16": 2e11, "fp16": 2e11}, {"fp32": 1e10, "bf16": 1e10, "fp16": 1e10},
-                              2e10, 1e-4, 2e-4, 2, planner._machine(), torch.__version__, "now")
+                              2e10, 1e-4, 2e-4, 2, calibration._machine(), torch.__version__, "now")
     planner.calibration_path().parent.mkdir(parents=True)
     planner.calibration_path().write_text(json.dumps(cal.to_dict()))
     p = planner.plan("gpt2", seq_len=64)
@@ -182,7 +180,7 @@ def test_cli_plan_compare_budget_and_errors(capsys):
 def test_calibrate_writes_the_cache(monkeypatch):
     for name, value in (("_MATMUL_N", 128), ("_GEMV_N", 256), ("_GEMV_COUNT", 2), ("_STREAM_ELEMS", 2**16),
                         ("_DECODE_TOKENS", 4)):
-        monkeypatch.setattr(planner, name, value)
+        monkeypatch.setattr(calibration, name, value)
     cal = planner.calibrate(save=True)
     assert cal.matmul_flops["fp32"] > 0 and cal.gemv_bandwidth["fp32"] > 0
     assert planner.load_calibration() == cal
