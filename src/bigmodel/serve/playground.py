@@ -16,7 +16,7 @@ router = APIRouter()
 
 
 @router.get("/", include_in_schema=False)
-async def playground() -> FileResponse:
+async def playground_page() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type="text/html")
 
 
