@@ -53,7 +53,8 @@ def _atol(variant: str) -> float:
     return INT8_ATOL if variant == "int8" else ATOL
 
 
-def _reference_greedy(model: GPT, ids: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _reference_greedy(model: GPT, ids: torch.Tensor,
+                      steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy decoding by re-running the whole sequence through ``block(...)`` (no cache):
     the tokens and each step's last-position logits (B, steps, vocab)."""
     logits = []
@@ -65,7 +66,8 @@ def _reference_greedy(model: GPT, ids: torch.Tensor, steps: int) -> tuple[torch.
     return ids, torch.stack(logits, dim=1)
 
 
-def _decoded_logits(model: GPT, ids: torch.Tensor, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _decoded_logits(model: GPT, ids: torch.Tensor,
+                    steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Greedy decoding through the model's cached path (prefill, then one token a step)."""
     cache = model.new_kv_cache(ids.shape[0], ids.shape[1] + steps)
     logits = []
@@ -121,15 +123,17 @@ def test_block_fused_path_equals_forward(norm_first: bool, bias: bool, act: str)
         fused = block.fused()
         cache = KVCache(1, 2, 4, 8, 9)
         prefill = fused(x[:, :6], GrowingCacheAttention(cache, bias_[..., :6]), 0)
-        steps = [fused(x[:, t:t + 1], GrowingCacheAttention(cache, bias_[..., :t + 1]), 0) for t in range(6, 9)]
+        steps = [fused(x[:, t:t + 1], GrowingCacheAttention(cache, bias_[..., :t + 1]), 0)
+                 for t in range(6, 9)]
         # Static whole cache: 12 slots, the current position and earlier real tokens allowed.
         keys, values = [torch.zeros(2, 4, 12, 8)], [torch.zeros(2, 4, 12, 8)]
         for t in range(9):
             allowed = torch.zeros(2, 1, 1, 12, dtype=torch.bool)
             allowed[:, 0, 0, :t + 1] = mask[:, :t + 1].bool()
-            static = fused(x[:, t:t + 1], StaticCacheAttention(keys, values, allowed, torch.tensor([t])), 0)
+            attention = StaticCacheAttention(keys, values, allowed, torch.tensor([t]))
+            static = fused(x[:, t:t + 1], attention, 0)
             real = mask[:, t].bool()
-            assert torch.allclose(static[real], expected[real, t:t + 1], atol=ATOL, rtol=0), f"position {t}"
+            assert torch.allclose(static[real], expected[real, t:t + 1], atol=ATOL, rtol=0), t
     # Padding positions see only padding: their (unused) outputs depend on how many keys exist.
     real = mask.bool()
     assert torch.allclose(prefill[real[:, :6]], expected[:, :6][real[:, :6]], atol=ATOL, rtol=0)

@@ -167,7 +167,8 @@ class GPTModel(BigModel):
             # its cache for every token after it.
             fused = kv_cache.model_state.get("fused_blocks")
             if fused is None or len(fused) != len(self.blocks):
-                fused = kv_cache.model_state["fused_blocks"] = [block.fused() for block in self.blocks]
+                fused = [block.fused() for block in self.blocks]
+                kv_cache.model_state["fused_blocks"] = fused
             h = self.fused_blocks(h, GrowingCacheAttention(kv_cache, attn_bias), fused)
             return ModelOutput(last_hidden_state=self.final_norm(h), past_key_values=kv_cache)
         all_hidden: list[Tensor] = [h] if output_hidden_states else []

@@ -191,7 +191,8 @@ class GrowingCacheAttention:
 
     def __call__(self, layer: int, q: Tensor, k: Tensor, v: Tensor, causal: bool) -> Tensor:
         k, v = self.kv_cache.update(layer, k, v)  # q: (B, nh, T, hs); k, v: (B, nh, past + T, hs)
-        out, _ = scaled_dot_product_attention(q, k, v, self.attn_bias, is_causal=causal and q.shape[-2] > 1)
+        causal = causal and q.shape[-2] > 1
+        out, _ = scaled_dot_product_attention(q, k, v, self.attn_bias, is_causal=causal)
         return out
 
 
@@ -209,7 +210,8 @@ class StaticCacheAttention:
 
     __slots__ = ("keys", "values", "allowed", "position")
 
-    def __init__(self, keys: list[Tensor], values: list[Tensor], allowed: Tensor, position: Tensor) -> None:
+    def __init__(self, keys: list[Tensor], values: list[Tensor], allowed: Tensor,
+                 position: Tensor) -> None:
         self.keys, self.values, self.allowed, self.position = keys, values, allowed, position
 
     def __call__(self, layer: int, q: Tensor, k: Tensor, v: Tensor, causal: bool) -> Tensor:
@@ -279,7 +281,8 @@ class MultiHeadAttention(nn.Module):
         qkv_proj, out_proj = inference_linear(self.qkv_proj), inference_linear(self.out_proj)
         n_heads, head_size, d_model = self.n_heads, self.head_size, self.d_model
 
-        def self_attention(x: Tensor, attention: CachedAttention, layer: int, causal: bool) -> Tensor:
+        def self_attention(x: Tensor, attention: CachedAttention, layer: int,
+                           causal: bool) -> Tensor:
             batch, seq_len, _ = x.shape
             qkv = qkv_proj(x).view(batch, seq_len, 3, n_heads, head_size)
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, T, hs) each

@@ -135,7 +135,8 @@ class TransformerBlock(nn.Module):
 
         if self.norm_first:
             def pre_ln_block(h: Tensor, attention: CachedAttention, layer: int) -> Tensor:
-                h = h + self_attention(F.layer_norm(h, shape, w1, b1, eps1), attention, layer, causal)
+                x = F.layer_norm(h, shape, w1, b1, eps1)
+                h = h + self_attention(x, attention, layer, causal)
                 return h + feed_forward(F.layer_norm(h, shape, w2, b2, eps2))
 
             return pre_ln_block

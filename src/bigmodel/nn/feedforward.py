@@ -48,7 +48,8 @@ class FeedForward(nn.Module):
 
     def fused(self) -> Callable[[Tensor], Tensor]:
         """The same map for inference (no dropout) with the weights looked up once."""
-        fc_in, fc_out, name = inference_linear(self.fc_in), inference_linear(self.fc_out), self.activation
+        fc_in, fc_out = inference_linear(self.fc_in), inference_linear(self.fc_out)
+        name = self.activation
 
         def feed_forward(x: Tensor) -> Tensor:
             return fc_out(activation(name, fc_in(x)))
