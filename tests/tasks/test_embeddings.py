@@ -89,10 +89,41 @@ def test_minilm_embeddings_match_reference() -> None:
 
 
 def test_single_text_gives_a_vector_and_order_is_kept() -> None:
-    many = embed(SENTENCES[:5])
-    one = embed(SENTENCES[3])
+    many = embed(SENTENCES[:5], dtype="fp32")
+    one = embed(SENTENCES[3], dtype="fp32")
     assert one.shape == (384,)
     assert torch.allclose(many[3], one, atol=1e-5)
+
+
+def test_default_precision_keeps_the_order_and_the_fp32_direction() -> None:
+    # The default may multiply in bf16 (a CPU with bf16 hardware): the last bits then depend
+    # on the batch's shape, the direction does not.
+    many = embed(SENTENCES[:5])
+    one = embed(SENTENCES[3])
+    assert torch.allclose(many[3], one, atol=2e-3)
+    assert int((many @ one).argmax()) == 3
+    exact = embed(SENTENCES[:5], dtype="fp32")
+    assert torch.nn.functional.cosine_similarity(many, exact).min() >= 0.9999
+
+
+def test_without_bf16_hardware_the_default_is_fp32(monkeypatch) -> None:
+    from bigmodel.tasks import embeddings
+
+    monkeypatch.setattr(embeddings, "cpu_description", lambda: ("a CPU", ("avx2", "fma")))
+    default, exact = embed(SENTENCES[:8]), embed(SENTENCES[:8], dtype="fp32")
+    assert torch.allclose(default, exact, atol=1e-6)
+
+
+def test_equal_length_batches_skip_the_mask_and_keep_the_numbers() -> None:
+    # Length-sorted batches of equal-length texts run without a mask (and without padding).
+    texts = ["a man eats food", "a dog eats meat", "the cat sat down", "one two three"]
+    together = embed(texts, dtype="fp32")
+    apart = torch.stack([embed(t, dtype="fp32") for t in texts])
+    assert torch.allclose(together, apart, atol=1e-5)
+
+
+def test_no_texts_give_an_empty_matrix() -> None:
+    assert embed([]).shape == (0, 384)
 
 
 def test_similar_sentences_rank_first() -> None:
