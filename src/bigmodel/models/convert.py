@@ -32,7 +32,9 @@ logger = logging.getLogger(__name__)
 
 
 def _pattern(template: str) -> re.Pattern[str]:
-    return re.compile("^" + re.escape(template).replace(r"\{i\}", r"(?P<i>\d+)") + r"(?P<suffix>\..+)$")
+    return re.compile(
+        "^" + re.escape(template).replace(r"\{i\}", r"(?P<i>\d+)") + r"(?P<suffix>\..+)$"
+    )
 
 
 @dataclass
@@ -67,11 +69,13 @@ def _renamed(key: str, renames: tuple[tuple[str, str], ...]) -> str:
         if key.endswith(old):
             key = key[: -len(old)] + new
         elif key.startswith(old):
-            key = new + key[len(old):]
+            key = new + key[len(old) :]
     return key
 
 
-def _match(bare: str, rules: list[_CompiledRule]) -> tuple[_CompiledRule, int, re.Match[str]] | None:
+def _match(
+    bare: str, rules: list[_CompiledRule]
+) -> tuple[_CompiledRule, int, re.Match[str]] | None:
     """The first rule (and which of its HF parts) that names ``bare``."""
     for rule in rules:
         for part_index, pattern in enumerate(rule.hf_patterns):
@@ -81,7 +85,9 @@ def _match(bare: str, rules: list[_CompiledRule]) -> tuple[_CompiledRule, int, r
     return None
 
 
-def _to_our_names(hf_state: dict[str, Tensor], family_map: FamilyMap) -> tuple[dict[str, Tensor], list[str]]:
+def _to_our_names(
+    hf_state: dict[str, Tensor], family_map: FamilyMap
+) -> tuple[dict[str, Tensor], list[str]]:
     """HF keys -> ours, body keys as "BODY:" + key without prefix; and the unmatched keys."""
     prefix = family_map.body_prefix
     ignored = [re.compile(p) for p in family_map.ignored]
@@ -94,13 +100,17 @@ def _to_our_names(hf_state: dict[str, Tensor], family_map: FamilyMap) -> tuple[d
         key = _renamed(raw_key, family_map.renames)
         if any(p.search(key) for p in ignored):
             continue
-        bare = key[len(prefix):] if key.startswith(prefix) else key
+        bare = key[len(prefix) :] if key.startswith(prefix) else key
         found = _match(bare, rules)
         if found is None:
             unexpected.append(raw_key)
             continue
         rule, part_index, m = found
-        our_key = ("BODY:" if rule in body_rules else "") + _fill(rule.ours, m.groupdict().get("i")) + m.group("suffix")
+        our_key = (
+            ("BODY:" if rule in body_rules else "")
+            + _fill(rule.ours, m.groupdict().get("i"))
+            + m.group("suffix")
+        )
         value = tensor.t() if any(bare.endswith(t) for t in family_map.transposed) else tensor
         if len(rule.hf) > 1:
             parts.setdefault(our_key, {})[part_index] = value
@@ -111,8 +121,13 @@ def _to_our_names(hf_state: dict[str, Tensor], family_map: FamilyMap) -> tuple[d
     return ours, unexpected
 
 
-def _fit_problems(state: dict[str, Tensor], expected: dict[str, Tensor], unexpected: list[str],
-                  missing: list[str], extra: list[str]) -> list[str]:
+def _fit_problems(
+    state: dict[str, Tensor],
+    expected: dict[str, Tensor],
+    unexpected: list[str],
+    missing: list[str],
+    extra: list[str],
+) -> list[str]:
     problems = []
     if missing:
         problems.append(_name_keys("missing", missing))
@@ -145,9 +160,7 @@ def from_hf_state_dict(
     """
     ours, unexpected = _to_our_names(hf_state, family_map)
     body_prefix = family_map.body_prefix if _has_body_prefix(model, family_map) else ""
-    state = {
-        (body_prefix + k[5:] if k.startswith("BODY:") else k): v for k, v in ours.items()
-    }
+    state = {(body_prefix + k[5:] if k.startswith("BODY:") else k): v for k, v in ours.items()}
     expected = model.state_dict()
     tied = set(family_map.tied)
     # The heads are whatever is not under the body prefix (or everything when no prefix).
@@ -167,7 +180,9 @@ def from_hf_state_dict(
         raise BigModelError(f"{source} does not fit {model.architecture}: " + "; ".join(problems))
     new = [k for k in missing_heads if k not in tied]
     if not same_architecture and new:
-        logger.warning("%s was saved as %s: newly initialized %s", source, source_architecture, ", ".join(new))
+        logger.warning(
+            "%s was saved as %s: newly initialized %s", source, source_architecture, ", ".join(new)
+        )
     state = {k: v for k, v in state.items() if k in expected}
     with torch.no_grad():
         model.load_state_dict(state, strict=False)
@@ -186,7 +201,7 @@ def to_hf_state_dict(model: BigModel, family_map: FamilyMap) -> dict[str, Tensor
         if key.endswith("position_table"):
             continue
         in_body = (not body_prefix) or key.startswith(body_prefix)
-        bare = key[len(body_prefix):] if body_prefix and in_body else key
+        bare = key[len(body_prefix) :] if body_prefix and in_body else key
         rules = body_rules if in_body else head_rules
         for rule in rules:
             m = rule.our_pattern.match(bare)
@@ -224,5 +239,10 @@ def _name_keys(what: str, keys: list[str], shown: int = 4) -> str:
     return f"{len(keys)} {what} ({head}{more})"
 
 
-__all__ = ["FamilyMap", "family_for_model", "family_for_model_type", "from_hf_state_dict",
-           "to_hf_state_dict"]
+__all__ = [
+    "FamilyMap",
+    "family_for_model",
+    "family_for_model_type",
+    "from_hf_state_dict",
+    "to_hf_state_dict",
+]

@@ -27,19 +27,29 @@ def _config_from_hf(hf: dict[str, Any]) -> ConfigBase:
     return DetectorConfig.from_dict({k: v for k, v in hf.items() if k in names})
 
 
-DETECTOR_MAP = register_family(FamilyMap(
-    family="detection",
-    hf_model_type="bigmodel-detector",
-    body_prefix="",
-    body_rules=tuple((name, name) for name in ("backbone", "neck", "heatmap_head", "size_head", "offset_head")),
-    head_rules=(),
-    architectures=lazy_classes("detection", {"BigModelDetector": "ResNetDetector"}),
-    config_to_hf=_config_to_hf,
-    config_from_hf=_config_from_hf,
-    presets=(
-        Preset("tiny-detector-digits", "detection", "BigModelDetector", weights="shipped:tiny-detector-digits",
-               description="CenterNet-style detector on a small ResNet, trained by "
-                           "configs/detector-digits.toml to find scikit-learn's digits scattered on "
-                           "64×64 canvases"),
-    ),
-))
+DETECTOR_MAP = register_family(
+    FamilyMap(
+        family="detection",
+        hf_model_type="bigmodel-detector",
+        body_prefix="",
+        body_rules=tuple(
+            (name, name)
+            for name in ("backbone", "neck", "heatmap_head", "size_head", "offset_head")
+        ),
+        head_rules=(),
+        architectures=lazy_classes("detection", {"BigModelDetector": "ResNetDetector"}),
+        config_to_hf=_config_to_hf,
+        config_from_hf=_config_from_hf,
+        presets=(
+            Preset(
+                "tiny-detector-digits",
+                "detection",
+                "BigModelDetector",
+                weights="shipped:tiny-detector-digits",
+                description="CenterNet-style detector on a small ResNet, trained by "
+                "configs/detector-digits.toml to find scikit-learn's digits scattered on "
+                "64×64 canvases",
+            ),
+        ),
+    )
+)

@@ -30,8 +30,13 @@ if TYPE_CHECKING:
 SHIPPED_DIR = Path(__file__).parent.parent / "assets" / "models"
 
 # The families bigmodel ships, loaded on the first lookup (modules of this package).
-BUILTIN_FAMILY_MODULES = ("gpt_family", "bert_family", "transformer_family", "resnet_family",
-                          "detection_family")
+BUILTIN_FAMILY_MODULES = (
+    "gpt_family",
+    "bert_family",
+    "transformer_family",
+    "resnet_family",
+    "detection_family",
+)
 
 # An HF module path -> ours; ``{i}`` stands for a layer number. A tuple on the HF side is
 # concatenated along dim 0 into our one tensor (see convert.py).
@@ -106,8 +111,10 @@ def register_family(family_map: FamilyMap) -> FamilyMap:
     (a shipped one only when its folder is present)."""
     for preset in family_map.presets:
         if preset.family != family_map.family:
-            raise BigModelError(f"preset {preset.name!r} says family {preset.family!r} but is "
-                                f"registered with {family_map.family!r}")
+            raise BigModelError(
+                f"preset {preset.name!r} says family {preset.family!r} but is "
+                f"registered with {family_map.family!r}"
+            )
     _FAMILIES[family_map.family] = family_map
     for preset in family_map.presets:
         add_preset(preset)
@@ -144,7 +151,9 @@ def all_presets() -> Mapping[str, Preset]:
 def family_named(name: str) -> FamilyMap:
     _load_builtin()
     if name not in _FAMILIES:
-        raise BigModelError(f"no model family {name!r}; bigmodel knows {', '.join(sorted(_FAMILIES))}")
+        raise BigModelError(
+            f"no model family {name!r}; bigmodel knows {', '.join(sorted(_FAMILIES))}"
+        )
     return _FAMILIES[name]
 
 
@@ -176,8 +185,10 @@ def labels_to_hf(config: Any) -> dict[str, Any]:
     """``id2label`` / ``label2id`` as transformers writes them (empty without labels)."""
     if config.id2label is None:
         return {}
-    return {"id2label": {str(k): v for k, v in config.id2label.items()},
-            "label2id": {v: int(k) for k, v in config.id2label.items()}}
+    return {
+        "id2label": {str(k): v for k, v in config.id2label.items()},
+        "label2id": {v: int(k) for k, v in config.id2label.items()},
+    }
 
 
 def lazy_classes(module: str, names: dict[str, str]) -> dict[str, Callable[[], type[BigModel]]]:

@@ -31,22 +31,49 @@ GPT_PRESETS: dict[str, dict[str, int]] = {
 _HUB_IDS = {name: f"openai-community/{name}" for name in GPT_PRESETS}
 
 PRESETS = tuple(
-    Preset(name, "gpt", "GPT2LMHeadModel", cfg, f"hub:{_HUB_IDS[name]}", "gpt2",
-           f"OpenAI GPT-2 ({name}), weights from the Hugging Face cache")
+    Preset(
+        name,
+        "gpt",
+        "GPT2LMHeadModel",
+        cfg,
+        f"hub:{_HUB_IDS[name]}",
+        "gpt2",
+        f"OpenAI GPT-2 ({name}), weights from the Hugging Face cache",
+    )
     for name, cfg in GPT_PRESETS.items()
 ) + (
-    Preset("tiny-gpt-en", "gpt", "GPT2LMHeadModel", weights="shipped:tiny-gpt-en",
-           description="4-layer 128-wide GPT trained by configs/tiny-gpt-en.toml on the King James "
-                       "Bible (101 steps; validation loss 4.79)"),
-    Preset("tiny-gpt-zh", "gpt", "GPT2LMHeadModel", weights="shipped:tiny-gpt-zh",
-           description="4-layer 128-wide GPT trained by configs/tiny-gpt-zh.toml on Chinese product "
-                       "reviews (300 steps; validation loss 6.77)"),
+    Preset(
+        "tiny-gpt-en",
+        "gpt",
+        "GPT2LMHeadModel",
+        weights="shipped:tiny-gpt-en",
+        description="4-layer 128-wide GPT trained by configs/tiny-gpt-en.toml on the King James "
+        "Bible (101 steps; validation loss 4.79)",
+    ),
+    Preset(
+        "tiny-gpt-zh",
+        "gpt",
+        "GPT2LMHeadModel",
+        weights="shipped:tiny-gpt-zh",
+        description="4-layer 128-wide GPT trained by configs/tiny-gpt-zh.toml on Chinese product "
+        "reviews (300 steps; validation loss 6.77)",
+    ),
 )
 
 # GPTConfig's defaults the shape reads (d_ff None: 4·d_model).
 CONFIG_DEFAULTS: dict[str, Any] = dict(
-    vocab_size=50257, max_seq_len=1024, d_model=768, n_layers=12, n_heads=12, d_ff=None, bias=True,
-    tie_embeddings=True, num_labels=2, dropout=0.1, attn_dropout=0.1)
+    vocab_size=50257,
+    max_seq_len=1024,
+    d_model=768,
+    n_layers=12,
+    n_heads=12,
+    d_ff=None,
+    bias=True,
+    tie_embeddings=True,
+    num_labels=2,
+    dropout=0.1,
+    attn_dropout=0.1,
+)
 
 
 def _config_to_hf(config: Any) -> dict[str, Any]:
@@ -77,9 +104,13 @@ def _config_from_hf(hf: dict[str, Any]) -> ConfigBase:
 
     for flag in ("scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn"):
         if hf.get(flag):
-            raise BigModelError(f"config.json sets {flag}=true, which bigmodel's GPT does not implement")
+            raise BigModelError(
+                f"config.json sets {flag}=true, which bigmodel's GPT does not implement"
+            )
     if hf.get("scale_attn_weights") is False:
-        raise BigModelError("config.json sets scale_attn_weights=false, which bigmodel's GPT does not implement")
+        raise BigModelError(
+            "config.json sets scale_attn_weights=false, which bigmodel's GPT does not implement"
+        )
     d_model = hf["n_embd"]
     labels = id2label_from_hf(hf)
     return GPTConfig(
@@ -117,39 +148,66 @@ def gpt_shape(name: str, architecture: str, c: Any) -> ModelShape:
         head, output_layer = d * c.num_labels, d * c.num_labels  # score: no bias, as in HF
     else:
         head, output_layer = 0, 0
-    return ModelShape(name, "gpt", architecture, c, [stack], V, c.max_seq_len, c.attn_dropout, c.dropout,
-                      backbone, head, embedding, output_layer, fused_loss=True,
-                      trains_head_with_lora=architecture == "GPT2ForSequenceClassification")
+    return ModelShape(
+        name,
+        "gpt",
+        architecture,
+        c,
+        [stack],
+        V,
+        c.max_seq_len,
+        c.attn_dropout,
+        c.dropout,
+        backbone,
+        head,
+        embedding,
+        output_layer,
+        fused_loss=True,
+        trains_head_with_lora=architecture == "GPT2ForSequenceClassification",
+    )
 
 
-GPT2_MAP = register_family(FamilyMap(
-    family="gpt",
-    hf_model_type="gpt2",
-    body_prefix="transformer.",
-    body_rules=(
-        ("wte", "embeddings.token"),
-        ("wpe", "embeddings.position"),
-        ("h.{i}.ln_1", "blocks.{i}.self_attn_norm"),
-        ("h.{i}.attn.c_attn", "blocks.{i}.self_attn.qkv_proj"),
-        ("h.{i}.attn.c_proj", "blocks.{i}.self_attn.out_proj"),
-        ("h.{i}.ln_2", "blocks.{i}.ffn_norm"),
-        ("h.{i}.mlp.c_fc", "blocks.{i}.ffn.fc_in"),
-        ("h.{i}.mlp.c_proj", "blocks.{i}.ffn.fc_out"),
-        ("ln_f", "final_norm"),
-    ),
-    head_rules=(
-        ("lm_head", "lm_head"),
-        ("score", "score"),
-    ),
-    architectures=lazy_classes("gpt", {"GPT2LMHeadModel": "GPT", "GPT2Model": "GPTModel",
-                                       "GPT2ForSequenceClassification": "GPTForSequenceClassification"}),
-    config_to_hf=_config_to_hf,
-    config_from_hf=_config_from_hf,
-    # Conv1D keeps its weight as (in_features, out_features): transpose to nn.Linear's.
-    transposed=("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight"),
-    ignored=(r"(^|\.)h\.\d+\.attn\.(bias|masked_bias)$",),
-    tied=("lm_head.weight",),
-    presets=PRESETS,
-    shape=gpt_shape,
-    config_defaults=CONFIG_DEFAULTS,
-))
+GPT2_MAP = register_family(
+    FamilyMap(
+        family="gpt",
+        hf_model_type="gpt2",
+        body_prefix="transformer.",
+        body_rules=(
+            ("wte", "embeddings.token"),
+            ("wpe", "embeddings.position"),
+            ("h.{i}.ln_1", "blocks.{i}.self_attn_norm"),
+            ("h.{i}.attn.c_attn", "blocks.{i}.self_attn.qkv_proj"),
+            ("h.{i}.attn.c_proj", "blocks.{i}.self_attn.out_proj"),
+            ("h.{i}.ln_2", "blocks.{i}.ffn_norm"),
+            ("h.{i}.mlp.c_fc", "blocks.{i}.ffn.fc_in"),
+            ("h.{i}.mlp.c_proj", "blocks.{i}.ffn.fc_out"),
+            ("ln_f", "final_norm"),
+        ),
+        head_rules=(
+            ("lm_head", "lm_head"),
+            ("score", "score"),
+        ),
+        architectures=lazy_classes(
+            "gpt",
+            {
+                "GPT2LMHeadModel": "GPT",
+                "GPT2Model": "GPTModel",
+                "GPT2ForSequenceClassification": "GPTForSequenceClassification",
+            },
+        ),
+        config_to_hf=_config_to_hf,
+        config_from_hf=_config_from_hf,
+        # Conv1D keeps its weight as (in_features, out_features): transpose to nn.Linear's.
+        transposed=(
+            "attn.c_attn.weight",
+            "attn.c_proj.weight",
+            "mlp.c_fc.weight",
+            "mlp.c_proj.weight",
+        ),
+        ignored=(r"(^|\.)h\.\d+\.attn\.(bias|masked_bias)$",),
+        tied=("lm_head.weight",),
+        presets=PRESETS,
+        shape=gpt_shape,
+        config_defaults=CONFIG_DEFAULTS,
+    )
+)

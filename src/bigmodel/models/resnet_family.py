@@ -48,30 +48,54 @@ RESNET_PRESETS: dict[str, dict] = {
 }
 
 PRESETS = tuple(
-    Preset(name, "resnet", "ResNetForImageClassification", cfg | {"num_labels": 1000},
-           f"hub:microsoft/resnet-{name.removeprefix('resnet')}", None,
-           f"Microsoft ResNet-{name.removeprefix('resnet')} ImageNet classifier, weights from the "
-           f"Hugging Face cache")
+    Preset(
+        name,
+        "resnet",
+        "ResNetForImageClassification",
+        cfg | {"num_labels": 1000},
+        f"hub:microsoft/resnet-{name.removeprefix('resnet')}",
+        None,
+        f"Microsoft ResNet-{name.removeprefix('resnet')} ImageNet classifier, weights from the "
+        f"Hugging Face cache",
+    )
     for name, cfg in RESNET_PRESETS.items()
 ) + (
-    Preset("tiny-resnet-digits", "resnet", "ResNetForImageClassification", weights="shipped:tiny-resnet-digits",
-           description="small-stem ResNet (300k parameters) trained by configs/resnet-digits.toml on "
-                       "scikit-learn's 8×8 digits; 99.3% on the held-out 30%"),
+    Preset(
+        "tiny-resnet-digits",
+        "resnet",
+        "ResNetForImageClassification",
+        weights="shipped:tiny-resnet-digits",
+        description="small-stem ResNet (300k parameters) trained by configs/resnet-digits.toml on "
+        "scikit-learn's 8×8 digits; 99.3% on the held-out 30%",
+    ),
 )
 
 # ResNetConfig's defaults the shape reads.
 CONFIG_DEFAULTS: dict[str, Any] = dict(
-    num_channels=3, embedding_size=64, hidden_sizes=(256, 512, 1024, 2048), depths=(3, 4, 6, 3),
-    block="bottleneck", stem="imagenet", downsample_in_first_stage=False,
-    downsample_in_bottleneck=False, num_labels=1000)
+    num_channels=3,
+    embedding_size=64,
+    hidden_sizes=(256, 512, 1024, 2048),
+    depths=(3, 4, 6, 3),
+    block="bottleneck",
+    stem="imagenet",
+    downsample_in_first_stage=False,
+    downsample_in_bottleneck=False,
+    num_labels=1000,
+)
 
 
 def _body_rules() -> tuple[Rule, ...]:
-    hf: list[Rule] = [("embedder.embedder.convolution", "stem.conv"),
-                      ("embedder.embedder.normalization", "stem.bn")]
+    hf: list[Rule] = [
+        ("embedder.embedder.convolution", "stem.conv"),
+        ("embedder.embedder.normalization", "stem.bn"),
+    ]
     torchvision: list[Rule] = [("conv1", "stem.conv"), ("bn1", "stem.bn")]
     for s in range(MAX_STAGES):
-        hf_block, tv_block, block = f"encoder.stages.{s}.layers.{{i}}", f"layer{s + 1}.{{i}}", f"stages.{s}.{{i}}"
+        hf_block, tv_block, block = (
+            f"encoder.stages.{s}.layers.{{i}}",
+            f"layer{s + 1}.{{i}}",
+            f"stages.{s}.{{i}}",
+        )
         for k in range(3):
             hf.append((f"{hf_block}.layer.{k}.convolution", f"{block}.conv{k + 1}"))
             hf.append((f"{hf_block}.layer.{k}.normalization", f"{block}.bn{k + 1}"))
@@ -175,22 +199,41 @@ def resnet_shape(name: str, architecture: str, c: Any, image_size: int | None = 
             cin = width
     head = linear_params(cin, c.num_labels) if architecture != "ResNetModel" else 0
     # The model-card count of a ResNet includes its classifier: it is the backbone here.
-    return ModelShape(name, "resnet", architecture, c, [], 0, 0, 0.0, 0.0, walk.params + head, 0, 0, 0,
-                      image_size=size, conv_macs_per_image=walk.macs + head,
-                      conv_activation_elems=walk.acts, largest_map_elems=walk.largest)
+    return ModelShape(
+        name,
+        "resnet",
+        architecture,
+        c,
+        [],
+        0,
+        0,
+        0.0,
+        0.0,
+        walk.params + head,
+        0,
+        0,
+        0,
+        image_size=size,
+        conv_macs_per_image=walk.macs + head,
+        conv_activation_elems=walk.acts,
+        largest_map_elems=walk.largest,
+    )
 
 
-RESNET_MAP = register_family(FamilyMap(
-    family="resnet",
-    hf_model_type="resnet",
-    body_prefix="resnet.",
-    body_rules=_body_rules(),
-    head_rules=(("classifier.1", "classifier"), ("fc", "classifier")),
-    architectures=lazy_classes("resnet", {name: name for name in ("ResNetForImageClassification",
-                                                                  "ResNetModel")}),
-    config_to_hf=_config_to_hf,
-    config_from_hf=_config_from_hf,
-    presets=PRESETS,
-    shape=resnet_shape,
-    config_defaults=CONFIG_DEFAULTS,
-))
+RESNET_MAP = register_family(
+    FamilyMap(
+        family="resnet",
+        hf_model_type="resnet",
+        body_prefix="resnet.",
+        body_rules=_body_rules(),
+        head_rules=(("classifier.1", "classifier"), ("fc", "classifier")),
+        architectures=lazy_classes(
+            "resnet", {name: name for name in ("ResNetForImageClassification", "ResNetModel")}
+        ),
+        config_to_hf=_config_to_hf,
+        config_from_hf=_config_from_hf,
+        presets=PRESETS,
+        shape=resnet_shape,
+        config_defaults=CONFIG_DEFAULTS,
+    )
+)

@@ -81,7 +81,11 @@ def layer_params(s: Stack) -> int:
     attn = linear_params(d, 3 * d, s.bias) + linear_params(d, d, s.bias)
     cross = 0
     if s.cross_attention:
-        cross = linear_params(d, d, s.bias) + linear_params(d, 2 * d, s.bias) + linear_params(d, d, s.bias)
+        cross = (
+            linear_params(d, d, s.bias)
+            + linear_params(d, 2 * d, s.bias)
+            + linear_params(d, d, s.bias)
+        )
     ffn = linear_params(d, f, s.bias) + linear_params(f, d, s.bias)
     norms = 2 * d * (3 if s.cross_attention else 2)
     return attn + cross + ffn + norms

@@ -87,8 +87,17 @@ def _decode_step_time(n_layers: int, tokens: int | None = None) -> float:
 
     tokens = tokens or _DECODE_TOKENS
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=256, max_seq_len=tokens + 8, d_model=64, n_layers=n_layers,
-                          n_heads=2, dropout=0.0, attn_dropout=0.0)).eval()
+    model = GPT(
+        GPTConfig(
+            vocab_size=256,
+            max_seq_len=tokens + 8,
+            d_model=64,
+            n_layers=n_layers,
+            n_heads=2,
+            dropout=0.0,
+            attn_dropout=0.0,
+        )
+    ).eval()
 
     def run() -> None:
         cache = model.new_kv_cache(1, tokens + 2)
@@ -152,8 +161,18 @@ def calibrate(save: bool = True, progress: bool = False) -> Calibration:
     fixed = max(t1 - per_layer, 0.0)
     bar.update()
     bar.close()
-    result = Calibration(matmul, gemv, stream, fixed, per_layer, torch.get_num_threads(), _machine(),
-                         torch.__version__, time.strftime("%Y-%m-%dT%H:%M:%S"), linear)
+    result = Calibration(
+        matmul,
+        gemv,
+        stream,
+        fixed,
+        per_layer,
+        torch.get_num_threads(),
+        _machine(),
+        torch.__version__,
+        time.strftime("%Y-%m-%dT%H:%M:%S"),
+        linear,
+    )
     if save:
         from ..fileio import atomic_write_text
 

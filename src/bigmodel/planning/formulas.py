@@ -107,19 +107,29 @@ def forward_flops_per_token(shape: ModelShape, seq_len: int) -> float:
     return 2.0 * matmul_weights_per_token(shape) + attention_flops_per_token(shape, seq_len)
 
 
-def flop_counts(shape: ModelShape, batch: int, seq_len: int, checkpointing: bool) -> dict[str, float]:
+def flop_counts(
+    shape: ModelShape, batch: int, seq_len: int, checkpointing: bool
+) -> dict[str, float]:
     passes = 4 if checkpointing else 3
     if shape.reads_images:
         fwd = 2.0 * shape.conv_macs_per_image
-        return {"forward_per_image": fwd, "forward_per_step": fwd * batch,
-                "training_per_step": fwd * batch * passes}
+        return {
+            "forward_per_image": fwd,
+            "forward_per_step": fwd * batch,
+            "training_per_step": fwd * batch * passes,
+        }
     fwd_token = forward_flops_per_token(shape, seq_len)
     step = fwd_token * batch * seq_len
-    out = {"forward_per_token": fwd_token, "forward_per_step": step, "training_per_step": step * passes}
+    out = {
+        "forward_per_token": fwd_token,
+        "forward_per_step": step,
+        "training_per_step": step * passes,
+    }
     if shape.is_decoder:
         # One new token at position t attends to t keys (no causal averaging).
         out["decode_per_token"] = 2.0 * matmul_weights_per_token(shape, decoder_only=True) + sum(
-            4 * s.n_layers * seq_len * s.d_model for s in shape.stacks if s.causal)
+            4 * s.n_layers * seq_len * s.d_model for s in shape.stacks if s.causal
+        )
     return out
 
 
@@ -170,13 +180,16 @@ def _output_layer_bytes(shape: ModelShape, tokens: int, b: int) -> int:
         # hidden states' gradient (fp32) and one block of rows at a time of fp32
         # log-probabilities (plus its copy in the compute dtype under autocast).
         block = min(tokens, LOSS_BLOCK_ROWS)
-        return tokens * shape.stacks[-1].d_model * 4 + block * shape.vocab_size * (4 + (b if b < 4 else 0))
+        return tokens * shape.stacks[-1].d_model * 4 + block * shape.vocab_size * (
+            4 + (b if b < 4 else 0)
+        )
     # The logits, their shifted copy and the fp32 log-softmax.
     return tokens * shape.vocab_size * (2 * b + 4)
 
 
-def _saved_activation_bytes(shape: ModelShape, batch: int, seq_len: int, b: int,
-                            checkpointing: bool) -> tuple[int, int]:
+def _saved_activation_bytes(
+    shape: ModelShape, batch: int, seq_len: int, b: int, checkpointing: bool
+) -> tuple[int, int]:
     """Activations kept for the backward pass (see the module docstring), and the largest
     single layer's share (the backward pass of a layer holds gradients of that size)."""
     if shape.reads_images:
@@ -197,8 +210,15 @@ def _saved_activation_bytes(shape: ModelShape, batch: int, seq_len: int, b: int,
     return total + embed + _output_layer_bytes(shape, tokens, b), largest_layer
 
 
-def memory_needs(shape: ModelShape, params: dict[str, int], batch: int, seq_len: int, b: int,
-                 optimizer: str, checkpointing: bool) -> dict[str, dict[str, int]]:
+def memory_needs(
+    shape: ModelShape,
+    params: dict[str, int],
+    batch: int,
+    seq_len: int,
+    b: int,
+    optimizer: str,
+    checkpointing: bool,
+) -> dict[str, dict[str, int]]:
     """Bytes for inference and for a training step, by part."""
     weights = params["with_head"] * b
     kv = kv_cache_bytes(shape, batch, seq_len, b)
@@ -219,12 +239,22 @@ def memory_needs(shape: ModelShape, params: dict[str, int], batch: int, seq_len:
         return weights + states + max(activations + first_grad + workspace, grads + step_temp)
 
     return {
-        "inference": {"weights": weights, "kv_cache": kv, "activations": act_inf,
-                      "total": weights + kv + act_inf},
-        "training": {"weights": weights, "gradients": grads, "optimizer": states,
-                     "activations": act, "activations_checkpointed": act_ckpt,
-                     "sum": weights + grads + states + act,
-                     "total": peak(act), "total_checkpointed": peak(act_ckpt)},
+        "inference": {
+            "weights": weights,
+            "kv_cache": kv,
+            "activations": act_inf,
+            "total": weights + kv + act_inf,
+        },
+        "training": {
+            "weights": weights,
+            "gradients": grads,
+            "optimizer": states,
+            "activations": act,
+            "activations_checkpointed": act_ckpt,
+            "sum": weights + grads + states + act,
+            "total": peak(act),
+            "total_checkpointed": peak(act_ckpt),
+        },
     }
 
 

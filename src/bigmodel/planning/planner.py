@@ -69,8 +69,10 @@ def _checked_dtype(dtype: str) -> str:
 
 def _checked_optimizer(optimizer: str) -> str:
     if optimizer not in OPTIMIZERS:
-        raise BigModelError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}"
-                            f"{did_you_mean(str(optimizer), list(OPTIMIZERS))}")
+        raise BigModelError(
+            f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}"
+            f"{did_you_mean(str(optimizer), list(OPTIMIZERS))}"
+        )
     return optimizer
 
 
@@ -78,8 +80,9 @@ def _checked_lora_rank(shape: ModelShape, lora_rank: int | None) -> int | None:
     if lora_rank is not None:
         _check_positive(lora_rank, "lora_rank")
         if not shape.stacks:
-            raise BigModelError(f"lora_rank applies to attention projections; {shape.architecture} "
-                                f"has none")
+            raise BigModelError(
+                f"lora_rank applies to attention projections; {shape.architecture} has none"
+            )
     return lora_rank
 
 
@@ -93,8 +96,9 @@ def _checked_seq_len(shape: ModelShape, seq_len: int | None) -> int:
         return shape.max_seq_len
     _check_positive(seq_len, "seq_len")
     if seq_len > shape.max_seq_len:
-        raise BigModelError(f"seq_len={seq_len} exceeds {shape.name}'s context of "
-                            f"{shape.max_seq_len} tokens")
+        raise BigModelError(
+            f"seq_len={seq_len} exceeds {shape.name}'s context of {shape.max_seq_len} tokens"
+        )
     return seq_len
 
 
@@ -103,11 +107,15 @@ def _notes(shape: ModelShape, training: bool, optimizer: str, lora_rank: int | N
     if optimizer == "sgd":
         notes.append("sgd is counted with momentum (one state per weight)")
     if training and shape.attn_dropout > 0 and shape.stacks:
-        notes.append(f"attention dropout ({shape.attn_dropout}) makes PyTorch keep (T, T) attention "
-                     f"matrices for the backward pass; attn_dropout=0 lets the fused kernel skip them")
+        notes.append(
+            f"attention dropout ({shape.attn_dropout}) makes PyTorch keep (T, T) attention "
+            f"matrices for the backward pass; attn_dropout=0 lets the fused kernel skip them"
+        )
     if lora_rank:
-        notes.append(f"LoRA rank {lora_rank} on every attention projection (and a classifier head); "
-                     f"the base weights are frozen")
+        notes.append(
+            f"LoRA rank {lora_rank} on every attention projection (and a classifier head); "
+            f"the base weights are frozen"
+        )
     return notes
 
 
@@ -145,10 +153,19 @@ def plan(
         times = step_times(shape, params, flops, batch_size, seq_len, dtype, b, cal)
     else:
         notes.append("no time estimate: run `bigmodel plan --calibrate` once on this machine")
-    settings = {"batch_size": batch_size, "seq_len": None if shape.reads_images else seq_len,
-                "image_size": shape.image_size or None, "dtype": dtype, "training": training,
-                "optimizer": optimizer, "checkpointing": checkpointing, "lora_rank": lora_rank}
-    return Plan(shape.name, shape.family, shape.architecture, settings, params, flops, memory, times, notes)
+    settings = {
+        "batch_size": batch_size,
+        "seq_len": None if shape.reads_images else seq_len,
+        "image_size": shape.image_size or None,
+        "dtype": dtype,
+        "training": training,
+        "optimizer": optimizer,
+        "checkpointing": checkpointing,
+        "lora_rank": lora_rank,
+    }
+    return Plan(
+        shape.name, shape.family, shape.architecture, settings, params, flops, memory, times, notes
+    )
 
 
 __all__ = ["Plan", "count_parameters", "plan"]

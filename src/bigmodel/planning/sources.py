@@ -34,8 +34,12 @@ def model_shape(model: Any) -> ModelShape:
     from ..models.base import BigModel, ConfigBase
 
     if isinstance(model, BigModel):
-        return shape_from_config(getattr(model, "name_or_path", type(model).__name__), model.family,
-                                 model.architecture, model.config)
+        return shape_from_config(
+            getattr(model, "name_or_path", type(model).__name__),
+            model.family,
+            model.architecture,
+            model.config,
+        )
     if isinstance(model, ConfigBase):
         family_map = family_for_model_type(type(model).model_type)
         return _shaper(family_map)(type(model).__name__, family_map.default_architecture, model)
@@ -57,8 +61,10 @@ def _shape_of_name(model: str | Path) -> ModelShape:
             from ..hub import resolve_model_dir
 
             return _shape_from_folder(name, resolve_model_dir(name))
-        raise BigModelError(f"unknown model {name!r}{did_you_mean(name, sorted(PRESETS))}; "
-                            f"give a preset (`bigmodel models` lists them) or a model folder")
+        raise BigModelError(
+            f"unknown model {name!r}{did_you_mean(name, sorted(PRESETS))}; "
+            f"give a preset (`bigmodel models` lists them) or a model folder"
+        )
     family_map = family_named(preset.family)
     shaper = _shaper(family_map)
     if not preset.config and preset.weights.startswith(("shipped:", "package:")):

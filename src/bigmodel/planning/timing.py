@@ -15,14 +15,24 @@ from .calibration import Calibration
 from .formulas import kv_cache_bytes, matmul_weights_per_token
 
 
-def step_times(shape: ModelShape, params: dict[str, int], flops: dict[str, float], batch: int,
-               seq_len: int, dtype: str, b: int, cal: Calibration) -> dict[str, float]:
+def step_times(
+    shape: ModelShape,
+    params: dict[str, int],
+    flops: dict[str, float],
+    batch: int,
+    seq_len: int,
+    dtype: str,
+    b: int,
+    cal: Calibration,
+) -> dict[str, float]:
     """Seconds per forward and training step, and per decoding step of a decoder."""
     rate = cal.matmul_flops.get(dtype, cal.matmul_flops["fp32"])
     if shape.reads_images:
         # FLOPs at the matmul rate only: the per-layer overhead was measured on a decoder.
-        return {"forward_s": flops["forward_per_step"] / rate,
-                "training_step_s": flops["training_per_step"] / rate}
+        return {
+            "forward_s": flops["forward_per_step"] / rate,
+            "training_step_s": flops["training_per_step"] / rate,
+        }
     layers = shape.n_layers
     overhead = cal.step_overhead_s + layers * cal.layer_overhead_s
     out = {
@@ -41,7 +51,8 @@ def step_times(shape: ModelShape, params: dict[str, int], flops: dict[str, float
             step = overhead + streamed * per_byte + kv_read / bandwidth
         else:  # a calibration without the batch curve: bandwidth or compute, whichever binds
             mean_flops = 2.0 * matmul_weights_per_token(shape, decoder_only=True) + sum(
-                2 * s.n_layers * seq_len * s.d_model for s in shape.stacks if s.causal)
+                2 * s.n_layers * seq_len * s.d_model for s in shape.stacks if s.causal
+            )
             step = overhead + max((streamed + kv_read) / bandwidth, batch * mean_flops / rate)
         out["decode_step_s"] = step
         out["decode_tokens_per_s"] = batch / step
