@@ -10,7 +10,6 @@ CPU and torch version; torch is imported only to measure.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import platform
@@ -183,7 +182,11 @@ def calibrate(save: bool = True, progress: bool = False) -> Calibration:
 def _torch_version() -> str:
     """torch's version without importing it (the planner runs without torch)."""
     torch = sys.modules.get("torch")
-    return torch.__version__ if torch is not None else importlib.metadata.version("torch")
+    if torch is not None:
+        return torch.__version__
+    import importlib.metadata
+
+    return importlib.metadata.version("torch")
 
 
 def load_calibration() -> Calibration | None:
