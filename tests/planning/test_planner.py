@@ -184,3 +184,18 @@ def test_calibrate_writes_the_cache(monkeypatch):
     cal = planner.calibrate(save=True)
     assert cal.matmul_flops["fp32"] > 0 and cal.gemv_bandwidth["fp32"] > 0
     assert planner.load_calibration() == cal
+
+
+def test_planning_a_preset_does_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import bigmodel.planning as p\n"
+            "plan = p.plan('gpt2-xl', batch_size=8, seq_len=1024, training=True)\n"
+            "assert plan.parameters['total'] == 1_557_611_200, plan.parameters\n"
+            "assert p.count_parameters('resnet50')['total'] == 25_557_032\n"
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={"HF_HUB_OFFLINE": "1", "PATH": ""})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
