@@ -49,9 +49,15 @@ from ..data.tables import (
 from ..errors import BigModelError
 from ..nn.lora import DEFAULT_MODULES_TO_SAVE, DEFAULT_TARGETS
 from .objectives import Objective, register_objective
-from .pretrained_finetuning import check_context, pretrained_tokenizer
+from .pretrained_finetuning import (
+    build_head_model,
+    check_context,
+    pretrained_tokenizer,
+    read_pretrained,
+)
 
 HEADS = {"bert": "BertForSequenceClassification", "gpt": "GPT2ForSequenceClassification"}
+HEAD_WEIGHTS = {"BertForSequenceClassification": "classifier.", "GPT2ForSequenceClassification": "score."}
 
 
 @dataclass
@@ -129,34 +135,21 @@ def balanced_class_weights(labels: list[int], num_classes: int) -> Tensor:
 def build_classifier(pretrained: str, architecture: str, id2label: dict[int, str],
                      pad_token_id: int | None) -> Any:
     """A pretrained body with a fresh head sized for ``id2label`` (training mode)."""
-    from ..hub import model_class, read_config, read_weights, resolve_model_dir
-    from ..models.convert import family_for_model_type, from_hf_state_dict
-
-    directory = resolve_model_dir(pretrained)
-    hf_config = read_config(directory)
-    family_map = family_for_model_type(hf_config.get("model_type", ""))
-    source_architecture = (hf_config.get("architectures") or [next(iter(family_map.architectures))])[0]
-    architecture = architecture or HEADS.get(family_map.family, "")
+    source = read_pretrained(pretrained)
+    architecture = architecture or HEADS.get(source.family, "")
     if architecture not in HEADS.values():
         raise BigModelError(f"model.architecture {architecture!r} is not a text classifier; use "
                             f"{' or '.join(HEADS.values())} (or leave it empty)")
-    cls = model_class(family_map, architecture)
     changes: dict[str, Any] = {"id2label": id2label, "num_labels": len(id2label)}
-    if family_map.family == "gpt":
+    if source.family == "gpt":
         changes["pad_token_id"] = pad_token_id
-    config = family_map.config_from_hf(hf_config).replace(**changes)
-    model = cls(config)
-    state = read_weights(directory)
-    if source_architecture == architecture:
+    fresh_head = None
+    if source.architecture == architecture:
         # A classifier fine-tuned again: its head only fits when the label set is the same size.
-        head = {"BertForSequenceClassification": "classifier.", "GPT2ForSequenceClassification": "score."}
-        saved_labels = len(hf_config.get("id2label") or {}) or hf_config.get("num_labels", 2)
+        saved_labels = len(source.hf_config.get("id2label") or {}) or source.hf_config.get("num_labels", 2)
         if saved_labels != len(id2label):
-            state = {k: v for k, v in state.items() if not k.startswith(head[architecture])}
-            source_architecture = "pretrained body"
-    from_hf_state_dict(model, state, family_map, source_architecture=source_architecture, source=str(directory))
-    model.name_or_path = str(pretrained)
-    return model.train()
+            fresh_head = HEAD_WEIGHTS[architecture]
+    return build_head_model(source, architecture, changes, fresh_head=fresh_head)
 
 
 class EarlyStopping:
@@ -202,8 +195,8 @@ class EarlyStopping:
                 for name, value_ in self.best_state.items():
                     params[name].copy_(value_)
         if finishing:
-            trainer._log({"step": trainer.step, "split": "early_stopping", "best_step": self.best_step,
-                          f"best_{self.metric}": self.best, "stopped": self.stopped_at is not None})
+            trainer.log({"step": trainer.step, "split": "early_stopping", "best_step": self.best_step,
+                         f"best_{self.metric}": self.best, "stopped": self.stopped_at is not None})
 
 
 class TimeBudget:

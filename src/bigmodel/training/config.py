@@ -144,17 +144,7 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
     """``value`` converted to type ``hint`` (int -> float, "x" -> str...), or an error."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return coerce(value, option, where)
-            except BigModelError:
-                continue
-        raise BigModelError(f"config {where} expects {hint}, got {value!r}")
+        return _coerce_union(value, hint, where)
     if origin is dict or hint is dict:
         if not isinstance(value, dict):
             raise BigModelError(f"config {where} expects a table, got {value!r}")
@@ -163,31 +153,55 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise BigModelError(f"config {where} expects a list, got {value!r}")
         return list(value)
-    if hint is Any:
+    scalar = _SCALARS.get(hint)
+    return value if scalar is None else scalar(value, where)
+
+
+def _coerce_union(value: Any, hint: Any, where: str) -> Any:
+    options = typing.get_args(hint)
+    if value is None and type(None) in options:
+        return None
+    for option in options:
+        if option is type(None):
+            continue
+        try:
+            return coerce(value, option, where)
+        except BigModelError:
+            continue
+    raise BigModelError(f"config {where} expects {hint}, got {value!r}")
+
+
+def _to_bool(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
         return value
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise BigModelError(f"config {where} expects true or false, got {value!r}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise BigModelError(f"config {where} expects an integer, got {value!r}")
-    if hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise BigModelError(f"config {where} expects a number, got {value!r}")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        raise BigModelError(f"config {where} expects a string, got {value!r}")
-    return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise BigModelError(f"config {where} expects true or false, got {value!r}")
+
+
+def _to_int(value: Any, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise BigModelError(f"config {where} expects an integer, got {value!r}")
+
+
+def _to_float(value: Any, where: str) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    raise BigModelError(f"config {where} expects a number, got {value!r}")
+
+
+def _to_str(value: Any, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise BigModelError(f"config {where} expects a string, got {value!r}")
+
+
+_SCALARS = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}
 
 
 def _parse_value(text: str) -> Any:

@@ -1,16 +1,73 @@
-"""What fine-tuning a pretrained model shares across objectives: the tokenizer the model came
-with, the check that ``data.seq_len`` fits its context, and a seeded held-out validation share
-of a training file read whole (when ``data.validation_path`` is empty)."""
+"""What fine-tuning a pretrained model shares across objectives: the head model built on the
+pretrained body, the tokenizer the model came with, the check that ``data.seq_len`` fits its
+context, and a seeded held-out validation share of a training file read whole (when
+``data.validation_path`` is empty)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import BigModelError
 
 T = TypeVar("T")
+
+
+@dataclass
+class PretrainedSource:
+    """A pretrained model folder as read before any weights: what ``config.json`` says."""
+
+    name: str
+    directory: Path
+    hf_config: dict[str, Any]
+    family_map: Any  # bigmodel.models.convert.FamilyMap
+    architecture: str  # the class config.json names (its first ``architectures`` entry)
+
+    @property
+    def family(self) -> str:
+        return self.family_map.family
+
+
+def read_pretrained(pretrained: str, family: str | None = None, task: str = "") -> PretrainedSource:
+    """``model.pretrained`` resolved and its config read; with ``family`` ("bert"), a model of
+    another family is one error naming the ``task`` that needs it."""
+    from ..hub import read_config, resolve_model_dir
+    from ..models.convert import family_for_model_type
+
+    directory = resolve_model_dir(pretrained)
+    hf_config = read_config(directory)
+    family_map = family_for_model_type(hf_config.get("model_type", ""))
+    if family is not None and family_map.family != family:
+        raise BigModelError(f"model.pretrained {pretrained!r} is a {family_map.family} model; {task} "
+                            f"fine-tunes a {family.upper()}")
+    architecture = (hf_config.get("architectures") or [next(iter(family_map.architectures))])[0]
+    return PretrainedSource(str(pretrained), directory, hf_config, family_map, architecture)
+
+
+def build_head_model(source: PretrainedSource, architecture: str, config_changes: dict[str, Any] | None = None,
+                     fresh_head: str | None = None) -> Any:
+    """A ``architecture`` model (training mode) whose body is ``source``'s pretrained weights.
+
+    ``config_changes`` size the head (``id2label``, ``num_labels`` ...); ``fresh_head`` is the
+    weight prefix of a saved head that does not fit (another label set): it starts afresh.
+    """
+    from ..hub import model_class, read_weights
+    from ..models.convert import from_hf_state_dict
+
+    config = source.family_map.config_from_hf(source.hf_config).replace(**(config_changes or {}))
+    model = model_class(source.family_map, architecture)(config)
+    state = read_weights(source.directory)
+    loaded_from = source.architecture
+    if fresh_head is not None:
+        state = {k: v for k, v in state.items() if not k.startswith(fresh_head)}
+        loaded_from = "pretrained body"
+    from_hf_state_dict(model, state, source.family_map, source_architecture=loaded_from,
+                       source=str(source.directory))
+    model.name_or_path = source.name
+    return model.train()
 
 
 def pretrained_tokenizer(config: Any) -> Any:
@@ -46,4 +103,5 @@ def read_train_validation(config: Any, read: Callable[[str], list[T]], noun: str
     return [train[i] for i in order[held:]], [train[i] for i in order[:held]]
 
 
-__all__ = ["check_context", "pretrained_tokenizer", "read_train_validation"]
+__all__ = ["PretrainedSource", "build_head_model", "check_context", "pretrained_tokenizer", "read_pretrained",
+           "read_train_validation"]

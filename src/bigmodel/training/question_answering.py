@@ -37,7 +37,13 @@ from torch import Tensor
 from ..data.squad import QAExample, read_squad
 from ..errors import BigModelError
 from .objectives import Objective, register_objective
-from .pretrained_finetuning import check_context, pretrained_tokenizer, read_train_validation
+from .pretrained_finetuning import (
+    build_head_model,
+    check_context,
+    pretrained_tokenizer,
+    read_pretrained,
+    read_train_validation,
+)
 
 ARCHITECTURE = "BertForQuestionAnswering"
 
@@ -124,14 +130,11 @@ class QuestionAnswering(Objective):
         return pretrained_tokenizer(self.config)
 
     def build_model(self) -> Any:
-        from ..hub import load
-
         architecture = self.config.model.architecture or ARCHITECTURE
         if architecture != ARCHITECTURE:
             raise BigModelError(f"model.architecture {architecture!r}: question answering trains {ARCHITECTURE}")
-        model = load(self.config.model.pretrained, architecture=ARCHITECTURE).train()
-        if model.family != "bert":
-            raise BigModelError(f"model.pretrained {self.config.model.pretrained!r} is not a BERT")
+        source = read_pretrained(self.config.model.pretrained, "bert", "question answering")
+        model = build_head_model(source, ARCHITECTURE)
         check_context(self.config, model)
         self.network = model
         return model

@@ -36,7 +36,13 @@ from ..data.conll import TaggedSentence, label_list, read_conll
 from ..errors import BigModelError
 from ..tasks.span_evaluation import IGNORE, encode_words, first_subtoken_labels, word_tags
 from .objectives import Objective, register_objective
-from .pretrained_finetuning import check_context, pretrained_tokenizer, read_train_validation
+from .pretrained_finetuning import (
+    build_head_model,
+    check_context,
+    pretrained_tokenizer,
+    read_pretrained,
+    read_train_validation,
+)
 
 ARCHITECTURE = "BertForTokenClassification"
 
@@ -81,26 +87,11 @@ def collate_tagged(items: list[tuple[list[int], list[int]]], pad_token_id: int) 
 
 def build_tagger(pretrained: str, id2label: dict[int, str]) -> Any:
     """A pretrained BERT body with a fresh token head sized for ``id2label`` (training mode)."""
-    from ..hub import model_class, read_config, read_weights, resolve_model_dir
-    from ..models.convert import family_for_model_type, from_hf_state_dict
-
-    directory = resolve_model_dir(pretrained)
-    hf_config = read_config(directory)
-    family_map = family_for_model_type(hf_config.get("model_type", ""))
-    if family_map.family != "bert":
-        raise BigModelError(f"model.pretrained {pretrained!r} is a {family_map.family} model; token "
-                            f"classification fine-tunes a BERT")
-    source = (hf_config.get("architectures") or ["BertModel"])[0]
-    config = family_map.config_from_hf(hf_config).replace(id2label=id2label, num_labels=len(id2label))
-    model = model_class(family_map, ARCHITECTURE)(config)
-    state = read_weights(directory)
-    if source in (ARCHITECTURE, "BertForSequenceClassification"):
-        # A head for another label set (or sentences, not tokens) does not fit: start it afresh.
-        state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
-        source = "pretrained body"
-    from_hf_state_dict(model, state, family_map, source_architecture=source, source=str(directory))
-    model.name_or_path = str(pretrained)
-    return model.train()
+    source = read_pretrained(pretrained, "bert", "token classification")
+    # A head for another label set (or sentences, not tokens) does not fit: start it afresh.
+    refit = source.architecture in (ARCHITECTURE, "BertForSequenceClassification")
+    return build_head_model(source, ARCHITECTURE, {"id2label": id2label, "num_labels": len(id2label)},
+                            fresh_head="classifier." if refit else None)
 
 
 @register_objective
