@@ -6,11 +6,15 @@ import argparse
 import sys
 from typing import Any
 
+from ..decoding.options import SAMPLING_KNOBS
 from ..devices import add_device_argument
 from ..errors import BigModelError
 from . import add_parser, positive_int
+from .decoding_flags import add_decoding_flags, decoding_flag_values
 
 RESET, EXIT = "/reset", "/exit"
+# A reply streams: sampling knobs, penalties and the seed apply; beams and n do not.
+CHAT_OPTIONS = (*SAMPLING_KNOBS, "repetition_penalty", "seed")
 
 
 def register(subparsers: Any) -> None:
@@ -33,12 +37,7 @@ def register(subparsers: Any) -> None:
     mode.add_argument("--do-sample", dest="do_sample", action="store_true", default=None,
                       help="sample (on by default when a sampling option is given)")
     mode.add_argument("--greedy", dest="do_sample", action="store_false", help="always take the argmax")
-    parser.add_argument("--temperature", type=float, help="divide the logits by T (0 = greedy)")
-    parser.add_argument("-k", "--top-k", type=int, help="sample from the k most likely tokens (0 = off)")
-    parser.add_argument("--top-p", type=float, help="nucleus sampling: smallest set with mass >= p")
-    parser.add_argument("--min-p", type=float, help="drop tokens below min_p x the top probability")
-    parser.add_argument("--repetition-penalty", type=float, help="CTRL penalty for seen tokens (>1)")
-    parser.add_argument("--seed", type=int, help="seed for reproducible sampling")
+    add_decoding_flags(parser, CHAT_OPTIONS)
     parser.add_argument("--dtype", choices=["fp32", "bf16", "fp16"], help="run the model in this dtype")
     parser.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     add_device_argument(parser)
@@ -75,8 +74,7 @@ def run(args: argparse.Namespace) -> int:
     tokenizer = get_tokenizer(args.model, args.tokenizer)
     conversation = Conversation(tokenizer, read_chat_template(args.model), int(model.config.max_seq_len),
                                 args.system)
-    sampling = dict(do_sample=args.do_sample, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                    min_p=args.min_p, repetition_penalty=args.repetition_penalty, seed=args.seed)
+    sampling = dict(do_sample=args.do_sample, **decoding_flag_values(args, CHAT_OPTIONS))
     interactive = sys.stdin.isatty()
     for line in _lines(interactive):
         command = line.strip()

@@ -11,44 +11,21 @@ share one rule. ``save_pretrained`` writes the file back, and transformers'
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import field, fields, make_dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import BigModelError
 from ..fileio import atomic_write_text
-from .options import OPTION_NAMES, parse_options
+from .options import OPTION_NAMES, SAVED_OPTIONS, parse_options
 
 FILE_NAME = "generation_config.json"
 
 
-@dataclass
-class GenerationConfig:
-    """Default decoding options of one model; None means "not set by the model".
+class _ModelDefaults:
+    """What GenerationConfig does; its fields are made below from GenerationOptions'."""
 
-    The names and meanings are transformers'. Keys bigmodel does not use (e.g.
-    ``transformers_version``) are kept in ``extra`` and written back on save.
-    """
-
-    max_new_tokens: int | None = None
-    max_length: int | None = None
-    min_new_tokens: int | None = None
-    do_sample: bool | None = None
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    min_p: float | None = None
-    repetition_penalty: float | None = None
-    no_repeat_ngram_size: int | None = None
-    num_beams: int | None = None
-    length_penalty: float | None = None
-    early_stopping: bool | str | None = None
-    bos_token_id: int | None = None
-    eos_token_id: int | list[int] | None = None
-    pad_token_id: int | None = None
-    decoder_start_token_id: int | None = None
-    forced_eos_token_id: int | list[int] | None = None
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    extra: dict[str, Any]
 
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "generation config") -> GenerationConfig:
@@ -77,13 +54,35 @@ class GenerationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The options the model sets (None fields left out)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)  # type: ignore[arg-type]
                 if f.name != "extra" and getattr(self, f.name) is not None}
 
     def save_pretrained(self, directory: str | Path) -> Path:
         values = self.extra | self.to_dict()
         text = json.dumps(values, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
         return atomic_write_text(Path(directory) / FILE_NAME, text)
+
+
+def _optional(annotation: str) -> str:
+    return annotation if "None" in annotation else f"{annotation} | None"
+
+
+# The decoding options a model may set (GenerationOptions' ``saved`` fields), each None
+# when the model leaves it; bos_token_id is kept for transformers (bigmodel decodes
+# from the prompt, or for an encoder-decoder from decoder_start_token_id).
+GenerationConfig = make_dataclass(
+    "GenerationConfig",
+    [(f.name, _optional(str(f.type)), field(default=None)) for f in SAVED_OPTIONS]
+    + [("bos_token_id", "int | None", field(default=None)),
+       ("extra", "dict[str, Any]", field(default_factory=dict, repr=False))],
+    bases=(_ModelDefaults,),
+    namespace={"__doc__": """Default decoding options of one model; None means "not set by the model".
+
+    The names and meanings are transformers'. Keys bigmodel does not use (e.g.
+    ``transformers_version``) are kept in ``extra`` and written back on save.
+    """},
+)
+GenerationConfig.__module__ = __name__  # reprs and pickles name this module
 
 
 def read_generation_config(directory: str | Path) -> GenerationConfig | None:

@@ -18,35 +18,63 @@ from .. import validation
 from ..errors import BigModelError, did_you_mean
 
 
+def _option(default: Any = None, *, help: str = "", flag: bool = True, short: str = "",
+            sampling: bool = False, recipe: bool = False, saved: bool = False) -> Any:
+    """A field of :class:`GenerationOptions` and where else it shows.
+
+    help      the keyword is the text API's (``bm.generate``) and, with ``flag``, the CLI's
+              ``--option-name`` (``short`` its one-letter form, e.g. ``-k``) with this help
+    sampling  setting it turns sampling on when do_sample is left to be decided
+    recipe    part of the model's decoding recipe (left out when the caller picks greedy/beams)
+    saved     a model's generation_config.json may set it (see model_defaults.py)
+    """
+    metadata = {"help": help, "flag": flag and bool(help), "short": short, "sampling": sampling,
+                "recipe": recipe, "saved": saved}
+    if isinstance(default, list):
+        return field(default_factory=list, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
 @dataclass
 class GenerationOptions:
-    max_new_tokens: int | None = None
-    max_length: int | None = None
-    min_new_tokens: int | None = None
-    do_sample: bool = False
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    min_p: float | None = None
-    repetition_penalty: float | None = None
-    no_repeat_ngram_size: int | None = None
-    bad_words_ids: list[list[int]] | None = None
-    num_beams: int = 1
-    length_penalty: float = 1.0
-    early_stopping: bool | str = False
-    num_return_sequences: int = 1
-    eos_token_id: int | list[int] | None = None
-    pad_token_id: int | None = None
-    forced_eos_token_id: int | list[int] | None = None
-    seed: int | None = None
-    generator: torch.Generator | None = None
-    max_time: float | None = None
-    stop_strings: list[str] | None = None
-    tokenizer: Any = None
-    streamer: Any = None
-    use_cache: bool = True
-    logits_processor: list[Any] = field(default_factory=list)
-    decoder_start_token_id: int | None = None
+    """Every decoding keyword, once: the other lists (the model's generation_config fields, the
+    CLI flags, the text API's keywords) are read from these fields' metadata."""
+
+    max_new_tokens: int | None = _option(help="tokens to add", flag=False, saved=True)
+    max_length: int | None = _option(help="tokens in all, the prompt's included (max_new_tokens wins)",
+                                     flag=False, saved=True)
+    min_new_tokens: int | None = _option(help="no end-of-text before this many new tokens", recipe=True,
+                                         saved=True)
+    do_sample: bool = _option(False, help="sample instead of taking the argmax", flag=False, recipe=True,
+                              saved=True)
+    temperature: float | None = _option(help="divide the logits by T (0 = greedy)", sampling=True, recipe=True,
+                                        saved=True)
+    top_k: int | None = _option(help="sample from the k most likely tokens (0 = off)", short="-k",
+                                sampling=True, recipe=True, saved=True)
+    top_p: float | None = _option(help="nucleus sampling: smallest set with mass >= p", sampling=True,
+                                  recipe=True, saved=True)
+    min_p: float | None = _option(help="drop tokens below min_p x the top probability", sampling=True,
+                                  recipe=True, saved=True)
+    repetition_penalty: float | None = _option(help="CTRL penalty for seen tokens (>1)", recipe=True, saved=True)
+    no_repeat_ngram_size: int | None = _option(help="never repeat an n-gram of this size", recipe=True,
+                                               saved=True)
+    bad_words_ids: list[list[int]] | None = _option()
+    num_beams: int = _option(1, help="beam search with this many beams", saved=True)
+    length_penalty: float = _option(1.0, help="beam score / length**this", saved=True)
+    early_stopping: bool | str = _option(False, help="true, false or never", saved=True)
+    num_return_sequences: int = _option(1, help="continuations per prompt")
+    eos_token_id: int | list[int] | None = _option(saved=True)
+    pad_token_id: int | None = _option(saved=True)
+    forced_eos_token_id: int | list[int] | None = _option(saved=True)
+    seed: int | None = _option(help="seed for reproducible sampling")
+    generator: torch.Generator | None = _option()
+    max_time: float | None = _option(help="stop after this many seconds")
+    stop_strings: list[str] | None = _option()
+    tokenizer: Any = _option()
+    streamer: Any = _option()
+    use_cache: bool = _option(True)
+    logits_processor: list[Any] = _option([])
+    decoder_start_token_id: int | None = _option(saved=True)
 
     @property
     def eos_ids(self) -> list[int]:
@@ -55,7 +83,17 @@ class GenerationOptions:
         return [self.eos_token_id] if isinstance(self.eos_token_id, int) else list(self.eos_token_id)
 
 
-OPTION_NAMES = [f.name for f in fields(GenerationOptions)]
+OPTION_FIELDS = fields(GenerationOptions)
+OPTION_NAMES = [f.name for f in OPTION_FIELDS]
+# The keywords of the text API (bm.generate) and, where flagged, the CLI's flags.
+TEXT_OPTIONS = [f for f in OPTION_FIELDS if f.metadata["help"]]
+FLAG_OPTIONS = [f for f in TEXT_OPTIONS if f.metadata["flag"]]
+# Knobs that mean "sample" when do_sample is left undecided (temperature 0 excepted).
+SAMPLING_KNOBS = tuple(f.name for f in OPTION_FIELDS if f.metadata["sampling"])
+# The model's decoding recipe: left out as a whole when the caller picks the decoding
+# (greedy or beams), so that do_sample=False / --greedy is the plain argmax.
+RECIPE = tuple(f.name for f in OPTION_FIELDS if f.metadata["recipe"])
+SAVED_OPTIONS = [f for f in OPTION_FIELDS if f.metadata["saved"]]
 
 
 def _is_int(value: Any) -> bool:
@@ -64,12 +102,6 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-# The model's decoding recipe: left out as a whole when the caller picks the decoding
-# (greedy or beams), so that do_sample=False / --greedy is the plain argmax.
-RECIPE = ("do_sample", "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "no_repeat_ngram_size",
-          "min_new_tokens")
 
 
 def picks_own_decoding(given: dict[str, Any]) -> bool:
@@ -126,70 +158,92 @@ def parse_options(kwargs: dict[str, Any], model_config: Any = None, *, defaults:
 
 
 def _check(o: GenerationOptions) -> None:
-    def bad(name: str, expected: str) -> BigModelError:
-        return BigModelError(f"{name} must be {expected}, got {getattr(o, name)!r}")
+    for check in (_check_lengths, _check_sampling, _check_penalties, _check_beams, _check_token_ids,
+                  _check_stopping):
+        check(o)
 
+
+def _bad(o: GenerationOptions, name: str, expected: str) -> BigModelError:
+    return BigModelError(f"{name} must be {expected}, got {getattr(o, name)!r}")
+
+
+def _check_lengths(o: GenerationOptions) -> None:
     if o.max_new_tokens is not None and (not _is_int(o.max_new_tokens) or o.max_new_tokens < 0):
-        raise bad("max_new_tokens", "an integer >= 0")
+        raise _bad(o, "max_new_tokens", "an integer >= 0")
     if o.max_length is not None and (not _is_int(o.max_length) or o.max_length < 1):
-        raise bad("max_length", "a positive integer")
+        raise _bad(o, "max_length", "a positive integer")
     if o.min_new_tokens is not None and (not _is_int(o.min_new_tokens) or o.min_new_tokens < 0):
-        raise bad("min_new_tokens", "an integer >= 0")
+        raise _bad(o, "min_new_tokens", "an integer >= 0")
+
+
+def _check_sampling(o: GenerationOptions) -> None:
     if not isinstance(o.do_sample, bool):
-        raise bad("do_sample", "True or False")
+        raise _bad(o, "do_sample", "True or False")
     if o.temperature is not None:
         if not _is_number(o.temperature) or not 0 <= o.temperature < float("inf"):
-            raise bad("temperature", "a finite number >= 0 (0 means greedy)")
+            raise _bad(o, "temperature", "a finite number >= 0 (0 means greedy)")
         # Below MIN_TEMPERATURE sampling is greedy (its T -> 0 limit); logits / T would overflow.
         if validation.temperature(o.temperature) == 0:
             o.do_sample = False
             o.temperature = None
     if o.top_k is not None and (not _is_int(o.top_k) or o.top_k < 0):
-        raise bad("top_k", "an integer >= 0 (0 switches it off)")
+        raise _bad(o, "top_k", "an integer >= 0 (0 switches it off)")
     if o.top_p is not None and (not _is_number(o.top_p) or not 0 < o.top_p <= 1):
-        raise bad("top_p", "a number in (0, 1]")
+        raise _bad(o, "top_p", "a number in (0, 1]")
     if o.min_p is not None and (not _is_number(o.min_p) or not 0 <= o.min_p <= 1):
-        raise bad("min_p", "a number in [0, 1]")
+        raise _bad(o, "min_p", "a number in [0, 1]")
+
+
+def _check_penalties(o: GenerationOptions) -> None:
     if o.repetition_penalty is not None and (not _is_number(o.repetition_penalty) or o.repetition_penalty <= 0
                                              or not math.isfinite(o.repetition_penalty)):
-        raise bad("repetition_penalty", "a finite number > 0 (1 means no penalty)")
+        raise _bad(o, "repetition_penalty", "a finite number > 0 (1 means no penalty)")
     if o.no_repeat_ngram_size is not None and (not _is_int(o.no_repeat_ngram_size) or o.no_repeat_ngram_size < 0):
-        raise bad("no_repeat_ngram_size", "an integer >= 0")
+        raise _bad(o, "no_repeat_ngram_size", "an integer >= 0")
     if o.bad_words_ids is not None:
         ok = isinstance(o.bad_words_ids, Sequence) and all(
             isinstance(w, Sequence) and len(w) > 0 and all(_is_int(t) and t >= 0 for t in w)
             for w in o.bad_words_ids)
         if not ok or len(o.bad_words_ids) == 0:
-            raise bad("bad_words_ids", "a non-empty list of non-empty lists of token ids")
+            raise _bad(o, "bad_words_ids", "a non-empty list of non-empty lists of token ids")
+
+
+def _check_beams(o: GenerationOptions) -> None:
     if not _is_int(o.num_beams) or o.num_beams < 1:
-        raise bad("num_beams", "an integer >= 1")
+        raise _bad(o, "num_beams", "an integer >= 1")
     if not _is_number(o.length_penalty) or not math.isfinite(o.length_penalty):
-        raise bad("length_penalty", "a finite number")
+        raise _bad(o, "length_penalty", "a finite number")
     if o.early_stopping not in (True, False, "never"):
-        raise bad("early_stopping", 'True, False or "never"')
+        raise _bad(o, "early_stopping", 'True, False or "never"')
     if not _is_int(o.num_return_sequences) or o.num_return_sequences < 1:
-        raise bad("num_return_sequences", "an integer >= 1")
+        raise _bad(o, "num_return_sequences", "an integer >= 1")
     if o.num_beams > 1 and o.num_return_sequences > o.num_beams:
         raise BigModelError(f"num_return_sequences={o.num_return_sequences} must be <= num_beams={o.num_beams}")
     if o.num_beams == 1 and not o.do_sample and o.num_return_sequences > 1:
         raise BigModelError("num_return_sequences > 1 needs do_sample=True or num_beams >= num_return_sequences "
                             "(greedy decoding gives one answer)")
+
+
+def _check_token_ids(o: GenerationOptions) -> None:
     for name in ("eos_token_id", "forced_eos_token_id"):
         value = getattr(o, name)
         if value is not None and not (_is_int(value) and value >= 0) and not (
                 isinstance(value, Sequence) and all(_is_int(v) and v >= 0 for v in value)):
-            raise bad(name, "a token id or a list of token ids")
+            raise _bad(o, name, "a token id or a list of token ids")
     if o.pad_token_id is not None and not (_is_int(o.pad_token_id) and o.pad_token_id >= 0):
-        raise bad("pad_token_id", "a token id")
+        raise _bad(o, "pad_token_id", "a token id")
+
+
+def _check_stopping(o: GenerationOptions) -> None:
     if o.seed is not None:
         validation.seed(o.seed)
     if o.max_time is not None and (not _is_number(o.max_time) or not 0 < o.max_time < math.inf):
-        raise bad("max_time", "a finite number of seconds > 0")
+        raise _bad(o, "max_time", "a finite number of seconds > 0")
     if o.stop_strings is not None:
         if isinstance(o.stop_strings, str):
             o.stop_strings = [o.stop_strings]
         if not all(isinstance(s, str) and s for s in o.stop_strings):
-            raise bad("stop_strings", "a non-empty string or a list of them")
+            raise _bad(o, "stop_strings", "a non-empty string or a list of them")
         if o.tokenizer is None:
             raise BigModelError("stop_strings needs the tokenizer too: pass tokenizer=...")
     if o.streamer is not None and o.num_beams > 1:

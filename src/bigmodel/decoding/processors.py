@@ -265,15 +265,23 @@ def build_processors(
     if forced_eos_token_id is not None and max_length is not None:
         rules.append(ForcedEOSTokenLogitsProcessor(max_length, forced_eos_token_id))
     if do_sample:
-        if temperature is not None and temperature != 1.0:
-            rules.append(TemperatureLogitsWarper(temperature))
-        if top_k:
-            rules.append(TopKLogitsWarper(top_k, min_tokens_to_keep))
-        if top_p is not None and top_p < 1.0:
-            rules.append(TopPLogitsWarper(top_p, min_tokens_to_keep))
-        if min_p is not None:
-            rules.append(MinPLogitsWarper(min_p, min_tokens_to_keep))
+        rules += _warpers(temperature, top_k, top_p, min_p, min_tokens_to_keep)
     return rules
+
+
+def _warpers(temperature: float | None, top_k: int | None, top_p: float | None, min_p: float | None,
+             min_tokens_to_keep: int) -> list[LogitsProcessor]:
+    """Sampling's reshaping of the distribution: temperature, then top-k, top-p, min-p."""
+    warpers: list[LogitsProcessor] = []
+    if temperature is not None and temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(temperature))
+    if top_k:
+        warpers.append(TopKLogitsWarper(top_k, min_tokens_to_keep))
+    if top_p is not None and top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p, min_tokens_to_keep))
+    if min_p is not None:
+        warpers.append(MinPLogitsWarper(min_p, min_tokens_to_keep))
+    return warpers
 
 
 def apply_processors(processors: Sequence[LogitsProcessor], input_ids: Tensor, scores: Tensor) -> Tensor:

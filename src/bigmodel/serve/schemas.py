@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
 )
 
+from ..decoding.options import OPTION_NAMES
 from ..validation import SEED_MAX, SEED_MIN
 
 MAX_N = 8  # choices per request
@@ -74,6 +75,11 @@ class _Sampling(_Request):
 
     def stop_list(self) -> list[str]:
         return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+
+
+# The request fields that are decoding options by the same name (temperature, top_p, top_k,
+# repetition_penalty); seed is not among them: choice i of n samples with seed + i.
+DECODING_FIELDS = tuple(name for name in _Sampling.model_fields if name in OPTION_NAMES and name != "seed")
 
 
 class CompletionRequest(_Sampling):

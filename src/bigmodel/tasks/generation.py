@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,11 +20,12 @@ from typing import Any
 import torch
 
 from ..decoding import DecodeLoop, TextDeltas, parse_options
+from ..decoding.options import SAMPLING_KNOBS, TEXT_OPTIONS
 from ..decoding.runners import is_encoder_decoder
 from ..decoding.search import beam_search
 from ..decoding.stop_text import StopText
 from ..devices import to_device
-from ..errors import BigModelError
+from ..errors import BigModelError, did_you_mean
 from ..models.base import BigModel
 from .common import get_model, get_tokenizer
 
@@ -119,7 +121,7 @@ def _sampling_default(do_sample: bool | None, options: dict[str, Any]) -> bool |
         return do_sample
     if options.get("temperature") == 0:
         return False
-    return True if any(options.get(k) is not None for k in ("temperature", "top_k", "top_p", "min_p")) else None
+    return True if any(options.get(k) is not None for k in SAMPLING_KNOBS) else None
 
 
 def _new_token_budget(max_new_tokens: int | None, max_length: int | None, prompt_width: int,
@@ -167,6 +169,17 @@ def _encode(tokenizer: Any, prompts: list[str], model: BigModel) -> tuple[torch.
     return ids, mask
 
 
+def text_options(given: dict[str, Any]) -> dict[str, Any]:
+    """Every keyword of the text API: the ones ``given``, the rest at their defaults (do_sample
+    None: decided by the knobs or the model); an unknown name is one BigModelError."""
+    names = [f.name for f in TEXT_OPTIONS]
+    for name in given:
+        if name not in names:
+            raise BigModelError(f"unknown generation option {name!r}{did_you_mean(name, names)}")
+    defaults = {f.name: None if f.name == "do_sample" else f.default for f in TEXT_OPTIONS}
+    return defaults | given
+
+
 def _engine_options(kwargs: dict[str, Any], tokenizer: Any, stops: list[str]) -> dict[str, Any]:
     options = {k: v for k, v in kwargs.items() if v is not None}
     sample = _sampling_default(kwargs.get("do_sample"), kwargs)
@@ -185,32 +198,19 @@ def generate_detailed(
     model: str | Path | BigModel = DEFAULT_MODEL,
     tokenizer: Any = None,
     *,
-    max_new_tokens: int | None = None,
-    min_new_tokens: int | None = None,
-    do_sample: bool | None = None,
-    temperature: float | None = None,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    min_p: float | None = None,
-    repetition_penalty: float | None = None,
-    no_repeat_ngram_size: int | None = None,
-    num_beams: int = 1,
-    length_penalty: float = 1.0,
-    early_stopping: bool | str = False,
-    num_return_sequences: int = 1,
     stop: str | list[str] | None = None,
     bad_words: list[str] | None = None,
-    seed: int | None = None,
-    max_time: float | None = None,
     dtype: str | None = None,
     quantize: str | None = None,
     compile: bool = False,
     skip_special_tokens: bool = True,
-    max_length: int | None = None,
     device: str | torch.device | None = None,
+    **options: Any,
 ) -> list[GenerationResult]:
     """Continuations of each prompt (num_return_sequences per prompt, in order), with counts.
 
+    ``options`` are the decoding keywords of :data:`~bigmodel.decoding.options.TEXT_OPTIONS`
+    (transformers' names: max_new_tokens, do_sample, temperature, top_k, top_p, num_beams ...).
     Sampling is on when ``do_sample`` is True, or when it is None and a sampling knob
     (temperature, top_k, top_p, min_p) is given; ``temperature=0`` is greedy. ``bad_words``
     are never generated (each word is banned as written and with a leading space).
@@ -218,20 +218,17 @@ def generate_detailed(
     shipped tiny GPTs sample with theirs), else max_new_tokens is 50 and decoding greedy;
     ``do_sample=False`` is always the plain argmax.
     """
+    options = text_options(options)
     lm = to_device(load_generator(model, dtype=dtype, quantize=quantize, compile=compile), device)
     tok = get_tokenizer(model if not isinstance(model, BigModel) else lm, tokenizer)
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
     stops = _stops(stop)
     ids, mask = _encode(tok, prompts, lm)
-    max_new_tokens = _new_token_budget(max_new_tokens, max_length, ids.shape[1], lm)
-    options = _engine_options(dict(
-        max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=do_sample, temperature=temperature,
-        top_k=top_k, top_p=top_p,
-        min_p=min_p, repetition_penalty=repetition_penalty, no_repeat_ngram_size=no_repeat_ngram_size,
-        num_beams=num_beams, length_penalty=length_penalty, early_stopping=early_stopping,
-        num_return_sequences=num_return_sequences, seed=seed, max_time=max_time,
-        bad_words_ids=_bad_words_ids(tok, bad_words)), tok, stops)
-    opts = parse_options(options, lm.config, defaults=lm.generation_config, fallbacks=FALLBACKS)
+    options["max_new_tokens"] = _new_token_budget(options["max_new_tokens"], options.pop("max_length"),
+                                                  ids.shape[1], lm)
+    options["bad_words_ids"] = _bad_words_ids(tok, bad_words)
+    opts = parse_options(_engine_options(options, tok, stops), lm.config, defaults=lm.generation_config,
+                         fallbacks=FALLBACKS)
     prompt_lens = ([int(n) for n in mask.sum(1).tolist()] if mask is not None else [ids.shape[1]] * len(prompts))
     # New tokens follow the prompt, or for an encoder-decoder the decoder's start token.
     first_new = 1 if is_encoder_decoder(lm) else ids.shape[1]
@@ -266,6 +263,20 @@ def generate_detailed(
             kept += cutter.flush()
         results.append(GenerationResult(kept, prompt_lens[i // per_prompt], len(row), reason))
     return results
+
+
+def _spell_out_options(function: Any) -> Any:
+    """``function``'s signature with its ``**options`` spelled out as TEXT_OPTIONS' keywords
+    (what help() and editors show), the list itself kept in one place."""
+    signature = inspect.signature(function)
+    kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    spelled = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+               for name, default in text_options({}).items()]
+    function.__signature__ = signature.replace(parameters=kept + spelled)
+    return function
+
+
+_spell_out_options(generate_detailed)
 
 
 def generate(prompt: str | list[str], model: str | Path | BigModel = DEFAULT_MODEL, tokenizer: Any = None,
