@@ -29,11 +29,10 @@ from ..decoding.options import with_model_defaults
 from ..errors import BigModelError
 from .api_error import APIError
 from .batching import Delta, Done, Event, QueueFull, SamplingParams
+from .schemas import DECODING_FIELDS
 from .served_models import ServedModel
 
 __all__ = ["GenerationJob", "Inbox", "collect", "job_events", "merge_deltas", "sampling_params", "start_job"]
-
-SAMPLING_FIELDS = ("temperature", "top_p", "top_k", "repetition_penalty")
 
 
 class Inbox:
@@ -105,7 +104,7 @@ def sampling_params(req: Any, max_tokens: int, stops: list[str], choice: int,
     """The slot's settings: the request's, then for every field it left out the model's
     generation_config.json (``defaults``, the same rule as bm.generate), then OpenAI's."""
     seed = None if req.seed is None else req.seed + choice  # n choices must differ when sampling
-    given = {name: getattr(req, name) for name in SAMPLING_FIELDS
+    given = {name: getattr(req, name) for name in DECODING_FIELDS
              if name in req.model_fields_set and getattr(req, name) is not None}
     if given.get("top_p") == 0:
         given["temperature"] = 0.0
