@@ -140,7 +140,7 @@ class KVCache:
         self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layers)]
         self.lengths = [0] * n_layers
         self.max_len = max_len
-        # What a model may keep for the length of one generation (e.g. its decode plan).
+        # What a model may keep for the length of one generation (its blocks' fused paths).
         self.model_state: dict[str, object] = {}
 
     def __len__(self) -> int:
