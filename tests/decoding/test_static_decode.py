@@ -49,3 +49,24 @@ def test_cache_length_is_rounded_to_the_bucket_and_capped_by_the_context() -> No
     assert model.new_kv_cache(1, 20).max_len == STATIC_CACHE_BUCKET
     assert model.new_kv_cache(1, STATIC_CACHE_BUCKET + 1).max_len == 2 * STATIC_CACHE_BUCKET
     assert model.new_kv_cache(1, 299).max_len == 300
+
+
+def test_compile_for_decoding_is_asked_of_the_model_once(monkeypatch) -> None:
+    from bigmodel.decoding.compiled import compile_for_decoding
+    from bigmodel.models.bert import BertConfig, BertModel
+
+    calls = []  # what would be compiled: torch.compile itself is slow to import, stand it in
+
+    def fake_compile(fn, **options):
+        calls.append((type(getattr(fn, "__self__", fn)).__name__, options.get("dynamic")))
+        return fn
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    gpt = _model()
+    assert compile_for_decoding(gpt) is gpt and gpt.compile_for_decoding() is gpt
+    assert calls == [("StaticDecodeStep", False)]  # GPT on a CPU: the fixed-shape step, once
+    assert gpt.new_kv_cache(1, 20).max_len == STATIC_CACHE_BUCKET
+    bert = BertModel(BertConfig(vocab_size=50, max_seq_len=16, d_model=32, n_layers=1, n_heads=4))
+    compile_for_decoding(bert)
+    bert.compile_for_decoding()
+    assert calls[1:] == [("BertModel", True)]  # other models: forward, dynamic shapes, once

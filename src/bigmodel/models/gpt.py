@@ -65,6 +65,7 @@ STATIC_CACHE_BUCKET = 128  # cache lengths of the compiled static decode step: m
 # constants; the CPP backend offers its micro-GEMM templates beside aten's kernels.
 STATIC_STEP_INDUCTOR = {"freezing": True, "max_autotune_gemm_backends": "CPP,ATEN"}
 
+
 def causal_lm_loss(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
     """Mean of -log p(x_{i+1} | x_≤i): logits (B, T, V) at i are scored against labels at i+1.
 
@@ -274,7 +275,7 @@ class GPT(BigModel):
 
     def _static_decode(self, step: Any, input_ids: Tensor, attention_mask: Tensor | None,
                        position_ids: Tensor | None, kv_cache: KVCache) -> ModelOutput:
-        """One new token per row through the compiled :class:`StaticDecodeStep`."""
+        """One new token per row through the static step (``use_static_decode_step``)."""
         past, batch, total = len(kv_cache), input_ids.shape[0], kv_cache.max_len
         if past + 1 > min(total, self.config.max_seq_len):
             raise ValueError(f"sequence of {past + 1} tokens exceeds the context of "
