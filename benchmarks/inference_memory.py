@@ -1,7 +1,7 @@
 """What the fast inference paths cost in memory, on GPT-2 124M (random weights).
 
 - fp32, batch 8: the first batched step packs each linear weight into oneDNN's blocked layout
-  (``nn/inference_linear.py``); prints the packed bytes and the process's RSS growth.
+  (``nn/fast_linear.py``); prints the packed bytes and the process's RSS growth.
 - bf16, ``compile_for_decoding``: RSS growth from compiling and running the fixed-shape decode
   step (inductor's frozen, pre-packed weights plus the compiler itself), against the weights.
 
@@ -25,7 +25,7 @@ from loopback import rss_kib  # noqa: E402
 import bigmodel as bm  # noqa: E402
 from bigmodel.decoding import generate  # noqa: E402
 from bigmodel.decoding.compiled import compile_for_decoding  # noqa: E402
-from bigmodel.nn.inference_linear import _PACKED  # noqa: E402
+from bigmodel.nn.fast_linear import _PACKED  # noqa: E402
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from bigmodel.cli import main
 from bigmodel.nn import kernel_cache, kernel_choice, linear_kernels
-from bigmodel.nn.inference_linear import inference_linear
+from bigmodel.nn.fast_linear import inference_linear
 
 
 @pytest.fixture

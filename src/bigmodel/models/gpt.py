@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from ..nn import Embeddings, KVCache, TransformerBlock, losses, make_attention_bias
 from ..nn.attention import CachedAttention, GrowingCacheAttention, StaticCacheAttention
-from ..nn.inference_linear import inference_linear
+from ..nn.fast_linear import inference_linear
 from .base import BigModel, ConfigBase, ModelOutput
 
 

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .inference_linear import inference_linear
+from .fast_linear import inference_linear
 
 __all__ = [
     "GrowingCacheAttention",

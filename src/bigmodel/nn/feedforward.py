@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .inference_linear import inference_linear
+from .fast_linear import inference_linear
 
 ACTIVATIONS = ("relu", "gelu", "gelu_new")
 

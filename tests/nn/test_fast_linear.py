@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bigmodel.nn.inference_linear import _PACKED, inference_linear
+from bigmodel.nn.fast_linear import _PACKED, inference_linear
 from bigmodel.nn.linear_kernels import build_kernel
 
 
