@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import subprocess
+import sys
 
 import pytest
 
@@ -49,3 +51,9 @@ def test_server_sampling_fields_are_decoding_options() -> None:
     from bigmodel.serve.schemas import DECODING_FIELDS
 
     assert DECODING_FIELDS == ("temperature", "top_p", "top_k", "repetition_penalty")
+
+
+def test_the_parser_reads_the_options_without_importing_torch() -> None:
+    code = "import sys; from bigmodel.cli import build_parser; build_parser(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .. import validation
 from ..errors import BigModelError, did_you_mean
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _option(default: Any = None, *, help: str = "", flag: bool = True, short: str = "",
