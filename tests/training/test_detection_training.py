@@ -60,5 +60,5 @@ def test_labels_come_from_the_categories_and_a_bad_json_is_one_error(tmp_path: P
     assert trainer.model.config.id2label == {0: "0", 1: "1"}
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "annotations.json").write_text("{not json")
-    with pytest.raises(BigModelError, match="annotations.json: not valid JSON"):
+    with pytest.raises(BigModelError, match="annotations.json is not valid JSON"):
         Trainer(recipe(tmp_path / "bad", None, tmp_path / "run2", steps=1))

@@ -17,7 +17,6 @@ padded with black on the right and bottom, so boxes only scale, by ``size / max(
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from PIL import Image
 from torch import Tensor
 
 from ..errors import BigModelError
+from ..fileio import read_json
 from .images import ImageSource, load_image
 
 ANNOTATIONS_FILE = "annotations.json"
@@ -75,10 +75,7 @@ def _number(value: Any) -> bool:
 def read_coco(data: str | Path, *, check_files: bool = True) -> CocoDataset:
     """Read and check a COCO-style detection JSON (see the module docstring)."""
     path = annotations_path(data)
-    try:
-        coco = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BigModelError(f"{path}: not valid JSON ({exc})") from None
+    coco = read_json(path, "detection annotations")
     if not isinstance(coco, dict):
         raise BigModelError(f"{path}: must hold a JSON object with images, annotations and categories")
     for key in ("images", "annotations", "categories"):

@@ -30,7 +30,7 @@ from PIL import Image, ImageOps
 from torch import Tensor
 
 from ..errors import BigModelError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, read_json_object
 
 logger = logging.getLogger(__name__)
 
@@ -293,11 +293,7 @@ class ImagePreprocessor:
         if not path.is_file():
             logger.warning("%s has no %s: using ImageNet defaults (224, crop 0.875)", directory, PREPROCESSOR_FILE)
             return cls()
-        try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BigModelError(f"{path} is not valid JSON: {exc}") from None
-        return cls.from_hf_dict(values)
+        return cls.from_hf_dict(read_json_object(path, "preprocessor config"))
 
     def save_pretrained(self, directory: str | Path) -> Path:
         text = json.dumps(self.to_hf_dict(), indent=2, sort_keys=True) + "\n"

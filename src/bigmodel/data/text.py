@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BigModelError
-from ..fileio import atomic_write, atomic_write_text
+from ..fileio import atomic_write, atomic_write_text, read_json_object
 
 FORMAT = "bigmodel-tokens"
 SPLITS = ("train", "validation")
@@ -292,10 +292,7 @@ def read_meta(directory: str | Path) -> dict[str, Any]:
         if directory.is_dir():
             raise BigModelError(f"{directory} is not a prepared corpus (no meta.json); run `bigmodel prepare` first")
         raise BigModelError(f"data folder {directory} does not exist; run `bigmodel prepare FILES --out {directory}`")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise BigModelError(f"{path} is not valid JSON ({exc})") from None
+    meta = read_json_object(path, "corpus metadata")
     if meta.get("format") != FORMAT:
         raise BigModelError(f"{path} is not a bigmodel token folder (format {meta.get('format')!r})")
     return meta

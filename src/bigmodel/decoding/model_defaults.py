@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BigModelError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, read_json_object
 from .options import OPTION_NAMES, SAVED_OPTIONS, parse_options
 
 FILE_NAME = "generation_config.json"
@@ -42,15 +42,9 @@ class _ModelDefaults:
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> GenerationConfig:
         path = Path(directory) / FILE_NAME
-        try:
-            values = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise BigModelError(f"{directory} has no {FILE_NAME}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BigModelError(f"{path} is not valid JSON: {exc}") from None
-        if not isinstance(values, dict):
-            raise BigModelError(f"{path} must hold a JSON object")
-        return cls.from_dict(values, source=str(path))
+        if not path.is_file():
+            raise BigModelError(f"{directory} has no {FILE_NAME}")
+        return cls.from_dict(read_json_object(path, "generation config"), source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         """The options the model sets (None fields left out)."""

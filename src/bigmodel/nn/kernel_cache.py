@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from ..fileio import atomic_write_text
+from ..errors import BigModelError
+from ..fileio import atomic_write_text, read_json
 
 ENV = "BIGMODEL_KERNEL_CACHE"
 FORMAT = 1  # bumped when the meaning of an entry changes: older files are then rebuilt
@@ -87,8 +88,8 @@ def cache_path(key: dict[str, Any]) -> Path | None:
 def read_entries(path: Path, key: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The entries of a cache file, or {} when it is missing, unreadable, bogus or stale."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+        data = read_json(path, "kernel cache")
+    except BigModelError:  # a broken cache is rebuilt, never the user's error
         return {}
     if not isinstance(data, dict) or data.get("key") != key or not isinstance(data.get("entries"), dict):
         return {}

@@ -19,6 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import BigModelError
+from ..fileio import atomic_write_text, read_json_object
+
 
 @dataclass
 class Calibration:
@@ -173,8 +176,6 @@ def calibrate(save: bool = True, progress: bool = False) -> Calibration:
         linear,
     )
     if save:
-        from ..fileio import atomic_write_text
-
         atomic_write_text(calibration_path(), json.dumps(result.to_dict(), indent=2) + "\n")
     return result
 
@@ -195,9 +196,8 @@ def load_calibration() -> Calibration | None:
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        calibration = Calibration(**data)
-    except (OSError, ValueError, TypeError):
+        calibration = Calibration(**read_json_object(path, "calibration cache"))
+    except (BigModelError, ValueError, TypeError):  # a broken cache is measured again
         return None
     if calibration.machine != _machine() or calibration.torch_version != _torch_version():
         return None

@@ -14,6 +14,7 @@ import json
 import math
 from typing import Any
 
+from ..fileio import read_json_object
 from ..models.families import family_named
 from ..registry import PRESETS, Preset, local_weights_dir
 
@@ -24,7 +25,7 @@ def preset_config(preset: Preset) -> dict[str, Any] | None:
     defaults = family_named(preset.family).config_defaults
     if preset.weights.startswith(("shipped:", "package:")) and not preset.config:
         folder = local_weights_dir(preset)
-        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        saved = read_json_object(folder / "config.json", "model config")
         ours = (saved.get("bigmodel") or {}).get("config")
         if ours:
             return dict(defaults) | ours
@@ -61,7 +62,7 @@ def _count_in_header(path: Any) -> int:
     path = Path(path)
     total = sum(_parameter_sizes(path).values())
     config_path = path.parent / "config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    config = read_json_object(config_path, "model config") if config_path.is_file() else {}
     base, keys = config.get("base_model"), config.get("base_model_tensors") or []
     if isinstance(base, str) and keys:
         folder = local_weights_dir(PRESETS[base]) if base in PRESETS else Path(base)

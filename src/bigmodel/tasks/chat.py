@@ -13,11 +13,11 @@ in a sandbox with ``messages``, ``add_generation_prompt=True``, ``bos_token``, `
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import BigModelError
+from ..fileio import read_json_object
 
 PLAIN_CHAT_STOP = "\nUser:"
 
@@ -41,13 +41,11 @@ def read_chat_template(source: str | Path) -> str | None:
     jinja = folder / "chat_template.jinja"
     if jinja.is_file():
         return jinja.read_text(encoding="utf-8")
-    config = folder / "tokenizer_config.json"
-    if not config.is_file():
-        return None
     try:
-        template = json.loads(config.read_text(encoding="utf-8")).get("chat_template")
-    except (OSError, ValueError):
+        config = read_json_object(folder / "tokenizer_config.json", "tokenizer config")
+    except BigModelError:  # no usable config: the plain User/Assistant layout
         return None
+    template = config.get("chat_template")
     if isinstance(template, list):  # [{"name": "default", "template": ...}, ...]
         named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
         template = named.get("default") or next(iter(named.values()), None)
