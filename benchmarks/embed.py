@@ -134,7 +134,7 @@ def bert_base_encoding(reps: int) -> dict[str, Any]:
             rows.append({"case": f"{name} {str(dtype).removeprefix('torch.')}",
                          "ms": round(median * 1e3, 1), "tokens_per_s": round(ids.numel() / median),
                          "vs_transformers": round(base / median, 2),
-                         "max_abs_difference": round(float(difference), 5),
+                         "max_abs_difference": float(f"{float(difference):.2g}"),
                          "reps_ms": [round(x * 1e3, 1) for x in s]})
     workload = f"BERT-base (random weights) encode {BERT_BATCH} x {BERT_TOKENS}"
     return {"workload": workload, "rows": rows}
