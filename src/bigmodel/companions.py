@@ -22,10 +22,14 @@ from typing import Any
 from .errors import BigModelError
 from .fileio import atomic_write_text
 from .models.base import BigModel
+from .models.families import IMAGE_PREPROCESSOR, TOKENIZER, family_of
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "encoder.json")
-LANGUAGE_FAMILIES = ("gpt", "bert", "transformer")
-IMAGE_FAMILIES = ("resnet",)
+
+
+def _companion(model: BigModel) -> str:
+    family_map = family_of(model)
+    return family_map.companion if family_map is not None else ""
 
 
 def source_dir(model: BigModel) -> Path | None:
@@ -53,7 +57,7 @@ def model_tokenizer(model: BigModel, tokenizer: Any = None) -> Any:
 
     if tokenizer is not None:
         return load_tokenizer(tokenizer) if isinstance(tokenizer, str | Path) else tokenizer
-    if model.family not in LANGUAGE_FAMILIES:
+    if _companion(model) != TOKENIZER:
         return None
     found = None
     directory = source_dir(model)
@@ -75,7 +79,7 @@ def model_preprocessor(model: BigModel, preprocessor: Any = None) -> Any:
     source folder's ``preprocessor_config.json``, else the ImageNet defaults."""
     from .data.images import PREPROCESSOR_FILE, ImagePreprocessor
 
-    if preprocessor is not None or model.family not in IMAGE_FAMILIES:
+    if preprocessor is not None or _companion(model) != IMAGE_PREPROCESSOR:
         return preprocessor
     directory = source_dir(model)
     if directory is not None and (directory / PREPROCESSOR_FILE).is_file():
@@ -104,11 +108,10 @@ def save_tokenizer(tokenizer: Any, model: BigModel, directory: Path) -> None:
 
 def transformers_limits(model: BigModel) -> list[str]:
     """Why transformers cannot load this model as saved (empty when it can)."""
-    limits = []
-    if model.family == "resnet" and getattr(model.config, "stem", "imagenet") != "imagenet":
-        limits.append(f"the {model.config.stem!r} ResNet stem (3x3 conv, no max-pool) has no "
-                      f"transformers equivalent: its ResNet embedder is a 7x7 conv + max-pool")
-    return limits
+    family_map = family_of(model)
+    if family_map is None or family_map.transformers_limits is None:
+        return []
+    return family_map.transformers_limits(model.config)
 
 
 def bigmodel_only_note(model: BigModel, limits: list[str]) -> str:

@@ -34,7 +34,7 @@ def _embeddings(model: torch.nn.Module) -> torch.Tensor:
 def test_every_head_gets_the_pretrained_body(bert_body: Path) -> None:
     body = _embeddings(bm.load(bert_body))
     heads = [build_classifier(str(bert_body), "", LABELS, None), build_tagger(str(bert_body), LABELS),
-             build_head_model(read_pretrained(str(bert_body), "bert", "question answering"),
+             build_head_model(read_pretrained(str(bert_body), "BertForQuestionAnswering", "question answering"),
                               "BertForQuestionAnswering")]
     for model in heads:
         assert model.training

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from ..errors import BigModelError
 from ..models.base import BigModel
+from ..models.families import family_of
 
 __all__ = ["AttentionMaps", "attention_maps", "rollout", "save_attention"]
 
@@ -157,11 +158,12 @@ def attention_maps(
     if context is not None and max_tokens is not None and max_tokens > context:
         notices.append(f"max_tokens={max_tokens} exceeds the model's context; using {context}")
     ids = _encode(tokenizer, text, limit, notices)
+    family = family_of(model)
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            if model.family == "transformer":
+            if family is not None and family.encoder_decoder:
                 return _transformer_maps(model, ids, tokenizer, layers, heads, target, limit, notices)
             input_ids = torch.tensor([ids], device=model.device)
             out = model(input_ids, output_attentions=True)
@@ -174,7 +176,7 @@ def attention_maps(
     keep_heads = _select(heads, n_heads, "head")
     stacked = torch.stack([out.attentions[i][0] for i in keep_layers])  # (L, H, T, T)
     stacked = stacked[:, keep_heads].float()
-    causal = model.family == "gpt"
+    causal = family is not None and family.causal
     return AttentionMaps(token_strings(tokenizer, ids), {"self": stacked}, {"self": keep_layers},
                          keep_heads, {"self": causal}, None, notices, {"self": n_layers})
 

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from ..errors import BigModelError
 from ..models.base import BigModel
+from ..models.families import family_of
 from .attention import _encode, token_strings
 
 __all__ = ["LogitLens", "lens_logits", "logit_lens", "save_logit_lens"]
@@ -54,7 +55,8 @@ class LogitLens:
 def _gpt_parts(model: BigModel) -> tuple[Any, Any]:
     body = getattr(model, "transformer", None)
     head = getattr(model, "lm_head", None)
-    if model.family != "gpt" or body is None or head is None:
+    family = family_of(model)
+    if family is None or not family.causal or body is None or head is None:
         raise BigModelError(f"the logit lens reads a GPT language model; got {type(model).__name__}")
     return body, head
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BigModelError
 from .families import (
+    TOKENIZER,
     FamilyMap,
     Preset,
     id2label_from_hf,
@@ -244,5 +245,8 @@ BERT_MAP = register_family(
         presets=PRESETS,
         shape=bert_shape,
         config_defaults=CONFIG_DEFAULTS,
+        reads_token_type_ids=True,
+        sequence_classifier="BertForSequenceClassification",
+        companion=TOKENIZER,
     )
 )

@@ -38,6 +38,10 @@ BUILTIN_FAMILY_MODULES = (
     "detection_family",
 )
 
+# FamilyMap.companion: the files saved beside a model's weights.
+TOKENIZER = "tokenizer"
+IMAGE_PREPROCESSOR = "image_preprocessor"
+
 # An HF module path -> ours; ``{i}`` stands for a layer number. A tuple on the HF side is
 # concatenated along dim 0 into our one tensor (see convert.py).
 Rule = tuple[str | tuple[str, ...], str]
@@ -82,6 +86,15 @@ class FamilyMap:
     shape: Callable[[str, str, Any], ModelShape] | None = None
     # the config class's defaults the shape reads, for configs given as plain dicts
     config_defaults: Mapping[str, Any] = field(default_factory=dict)
+    # What the tasks and tools ask of a family instead of testing its name:
+    causal: bool = False  # a decoder-only LM: position t attends to positions <= t only
+    encoder_decoder: bool = False  # an encoder over the source, a decoder over the target
+    reads_token_type_ids: bool = False  # its forward takes segment ids (sentence A / B)
+    sequence_classifier: str = ""  # the architecture of its text classifier ("" = none)
+    # what a saved folder carries beside the weights: TOKENIZER, IMAGE_PREPROCESSOR or ""
+    companion: str = ""
+    # config -> why transformers cannot load it as saved (None: it always can)
+    transformers_limits: Callable[[Any], list[str]] | None = None
 
     @property
     def default_architecture(self) -> str:
@@ -166,6 +179,13 @@ def family_for_model_type(model_type: str) -> FamilyMap:
     raise BigModelError(f"config.json has model_type {model_type!r}; bigmodel reads {known}")
 
 
+def family_of(model: Any) -> FamilyMap | None:
+    """The registered family of ``model`` (its ``family`` attribute), or None for a module
+    that is no registered family's."""
+    _load_builtin()
+    return _FAMILIES.get(getattr(model, "family", None) or "")
+
+
 def family_for_model(model: BigModel) -> FamilyMap:
     _load_builtin()
     if model.family not in _FAMILIES:
@@ -205,8 +225,10 @@ def lazy_classes(module: str, names: dict[str, str]) -> dict[str, Callable[[], t
 
 __all__ = [
     "FAMILIES",
+    "IMAGE_PREPROCESSOR",
     "PRESETS",
     "SHIPPED_DIR",
+    "TOKENIZER",
     "FamilyMap",
     "Preset",
     "Rule",
@@ -215,6 +237,7 @@ __all__ = [
     "family_for_model",
     "family_for_model_type",
     "family_maps",
+    "family_of",
     "family_named",
     "register_family",
 ]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BigModelError
 from .families import (
+    TOKENIZER,
     FamilyMap,
     Preset,
     id2label_from_hf,
@@ -209,5 +210,8 @@ GPT2_MAP = register_family(
         presets=PRESETS,
         shape=gpt_shape,
         config_defaults=CONFIG_DEFAULTS,
+        causal=True,
+        sequence_classifier="GPT2ForSequenceClassification",
+        companion=TOKENIZER,
     )
 )

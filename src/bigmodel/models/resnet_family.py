@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import BigModelError
 from .families import (
+    IMAGE_PREPROCESSOR,
     FamilyMap,
     Preset,
     Rule,
@@ -220,6 +221,15 @@ def resnet_shape(name: str, architecture: str, c: Any, image_size: int | None = 
     )
 
 
+def _transformers_limits(config: Any) -> list[str]:
+    if getattr(config, "stem", "imagenet") == "imagenet":
+        return []
+    return [
+        f"the {config.stem!r} ResNet stem (3x3 conv, no max-pool) has no "
+        f"transformers equivalent: its ResNet embedder is a 7x7 conv + max-pool"
+    ]
+
+
 RESNET_MAP = register_family(
     FamilyMap(
         family="resnet",
@@ -235,5 +245,7 @@ RESNET_MAP = register_family(
         presets=PRESETS,
         shape=resnet_shape,
         config_defaults=CONFIG_DEFAULTS,
+        companion=IMAGE_PREPROCESSOR,
+        transformers_limits=_transformers_limits,
     )
 )

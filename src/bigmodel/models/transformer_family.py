@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .families import FamilyMap, lazy_classes, register_family
+from .families import TOKENIZER, FamilyMap, lazy_classes, register_family
 from .shapes import ModelShape, Stack, layer_params
 
 if TYPE_CHECKING:
@@ -81,5 +81,7 @@ TRANSFORMER_MAP = register_family(
         # With share_embeddings the decoder reads the encoder's token table.
         tied=("decoder.embeddings.token.weight",),
         shape=transformer_shape,
+        encoder_decoder=True,
+        companion=TOKENIZER,
     )
 )

@@ -20,13 +20,15 @@ import torch
 from ..devices import to_device
 from ..errors import BigModelError
 from ..models.base import BigModel
+from ..models.families import family_of
 from .common import get_model, get_tokenizer
-
-CLASSIFIER_ARCHITECTURES = ("BertForSequenceClassification", "GPT2ForSequenceClassification")
 
 
 def is_classifier(model: BigModel) -> bool:
-    return model.architecture in CLASSIFIER_ARCHITECTURES
+    """Whether ``model`` is its family's text classifier (``FamilyMap.sequence_classifier``)."""
+    family = family_of(model)
+    return family is not None and family.sequence_classifier != "" and \
+        model.architecture == family.sequence_classifier
 
 
 def label_list(model: BigModel) -> list[str]:
@@ -114,6 +116,8 @@ def predict_logits(
         from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc=desc, unit="batch", leave=False)
+    family = family_of(network)
+    reads_type_ids = family is not None and family.reads_token_type_ids
     was_training = network.training
     network.eval()
     try:
@@ -124,7 +128,7 @@ def predict_logits(
                 enc = tokenizer([texts[i] for i in index], pairs, padding=True, truncation=True,
                                 max_length=limit)
                 kwargs: dict[str, Any] = {"attention_mask": enc["attention_mask"].to(network.device)}
-                if network.family == "bert" and "token_type_ids" in enc:
+                if reads_type_ids and "token_type_ids" in enc:
                     kwargs["token_type_ids"] = enc["token_type_ids"].to(network.device)
                 out[index] = network(enc["input_ids"].to(network.device), **kwargs).logits.float().cpu()
     finally:

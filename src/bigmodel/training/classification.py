@@ -47,6 +47,7 @@ from ..data.tables import (
     load_classification_data,
 )
 from ..errors import BigModelError
+from ..models.families import family_maps, family_of
 from ..nn.lora import DEFAULT_MODULES_TO_SAVE, DEFAULT_TARGETS
 from .objectives import Objective, register_objective
 from .pretrained_finetuning import (
@@ -56,7 +57,6 @@ from .pretrained_finetuning import (
     read_pretrained,
 )
 
-HEADS = {"bert": "BertForSequenceClassification", "gpt": "GPT2ForSequenceClassification"}
 HEAD_WEIGHTS = {"BertForSequenceClassification": "classifier.", "GPT2ForSequenceClassification": "score."}
 
 
@@ -136,12 +136,13 @@ def build_classifier(pretrained: str, architecture: str, id2label: dict[int, str
                      pad_token_id: int | None) -> Any:
     """A pretrained body with a fresh head sized for ``id2label`` (training mode)."""
     source = read_pretrained(pretrained)
-    architecture = architecture or HEADS.get(source.family, "")
-    if architecture not in HEADS.values():
+    classifiers = sorted(m.sequence_classifier for m in family_maps() if m.sequence_classifier)
+    architecture = architecture or source.family_map.sequence_classifier
+    if architecture not in classifiers:
         raise BigModelError(f"model.architecture {architecture!r} is not a text classifier; use "
-                            f"{' or '.join(HEADS.values())} (or leave it empty)")
+                            f"{' or '.join(classifiers)} (or leave it empty)")
     changes: dict[str, Any] = {"id2label": id2label, "num_labels": len(id2label)}
-    if source.family == "gpt":
+    if source.family_map.causal:  # the head reads each row's last real token: it needs the pad id
         changes["pad_token_id"] = pad_token_id
     fresh_head = None
     if source.architecture == architecture:
@@ -360,7 +361,8 @@ class TextClassification(Objective):
     def loss(self, model: Any, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         labels = batch["labels"]
         inputs = {k: v for k, v in batch.items() if k != "labels"}
-        if "token_type_ids" in inputs and getattr(model, "family", "bert") != "bert":
+        family = family_of(model)
+        if "token_type_ids" in inputs and family is not None and not family.reads_token_type_ids:
             inputs.pop("token_type_ids")
         logits = model(**inputs).logits.float()
         weight = self.class_weight.to(logits.device) if self.class_weight is not None else None

@@ -31,18 +31,21 @@ class PretrainedSource:
         return self.family_map.family
 
 
-def read_pretrained(pretrained: str, family: str | None = None, task: str = "") -> PretrainedSource:
-    """``model.pretrained`` resolved and its config read; with ``family`` ("bert"), a model of
-    another family is one error naming the ``task`` that needs it."""
+def read_pretrained(pretrained: str, architecture: str | None = None,
+                    task: str = "") -> PretrainedSource:
+    """``model.pretrained`` resolved and its config read; with ``architecture`` (the head the
+    ``task`` trains), a model of a family that builds no such head is one error naming the task."""
     from ..hub import read_config, resolve_model_dir
     from ..models.convert import family_for_model_type
+    from ..models.families import family_maps
 
     directory = resolve_model_dir(pretrained)
     hf_config = read_config(directory)
     family_map = family_for_model_type(hf_config.get("model_type", ""))
-    if family is not None and family_map.family != family:
+    if architecture is not None and architecture not in family_map.architectures:
+        builders = [m.family.upper() for m in family_maps() if architecture in m.architectures]
         raise BigModelError(f"model.pretrained {pretrained!r} is a {family_map.family} model; {task} "
-                            f"fine-tunes a {family.upper()}")
+                            f"fine-tunes a {' or '.join(builders)}")
     architecture = (hf_config.get("architectures") or [next(iter(family_map.architectures))])[0]
     return PretrainedSource(str(pretrained), directory, hf_config, family_map, architecture)
 

@@ -133,7 +133,7 @@ class QuestionAnswering(Objective):
         architecture = self.config.model.architecture or ARCHITECTURE
         if architecture != ARCHITECTURE:
             raise BigModelError(f"model.architecture {architecture!r}: question answering trains {ARCHITECTURE}")
-        source = read_pretrained(self.config.model.pretrained, "bert", "question answering")
+        source = read_pretrained(self.config.model.pretrained, ARCHITECTURE, "question answering")
         model = build_head_model(source, ARCHITECTURE)
         check_context(self.config, model)
         self.network = model

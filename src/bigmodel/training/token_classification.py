@@ -87,7 +87,7 @@ def collate_tagged(items: list[tuple[list[int], list[int]]], pad_token_id: int) 
 
 def build_tagger(pretrained: str, id2label: dict[int, str]) -> Any:
     """A pretrained BERT body with a fresh token head sized for ``id2label`` (training mode)."""
-    source = read_pretrained(pretrained, "bert", "token classification")
+    source = read_pretrained(pretrained, ARCHITECTURE, "token classification")
     # A head for another label set (or sentences, not tokens) does not fit: start it afresh.
     refit = source.architecture in (ARCHITECTURE, "BertForSequenceClassification")
     return build_head_model(source, ARCHITECTURE, {"id2label": id2label, "num_labels": len(id2label)},
