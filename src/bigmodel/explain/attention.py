@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..decoding.runners import is_encoder_decoder
 from ..errors import BigModelError
 from ..models.base import BigModel
 from ..models.families import family_of
@@ -163,7 +164,7 @@ def attention_maps(
     model.eval()
     try:
         with torch.no_grad():
-            if family is not None and family.encoder_decoder:
+            if is_encoder_decoder(model):
                 return _transformer_maps(model, ids, tokenizer, layers, heads, target, limit, notices)
             input_ids = torch.tensor([ids], device=model.device)
             out = model(input_ids, output_attentions=True)

@@ -88,7 +88,6 @@ class FamilyMap:
     config_defaults: Mapping[str, Any] = field(default_factory=dict)
     # What the tasks and tools ask of a family instead of testing its name:
     causal: bool = False  # a decoder-only LM: position t attends to positions <= t only
-    encoder_decoder: bool = False  # an encoder over the source, a decoder over the target
     reads_token_type_ids: bool = False  # its forward takes segment ids (sentence A / B)
     sequence_classifier: str = ""  # the architecture of its text classifier ("" = none)
     # what a saved folder carries beside the weights: TOKENIZER, IMAGE_PREPROCESSOR or ""

@@ -81,7 +81,6 @@ TRANSFORMER_MAP = register_family(
         # With share_embeddings the decoder reads the encoder's token table.
         tied=("decoder.embeddings.token.weight",),
         shape=transformer_shape,
-        encoder_decoder=True,
         companion=TOKENIZER,
     )
 )

@@ -27,6 +27,7 @@ from ..decoding.stop_text import StopText
 from ..devices import to_device
 from ..errors import BigModelError, did_you_mean
 from ..models.base import BigModel
+from ..models.families import family_of
 from .common import get_model, get_tokenizer
 
 DEFAULT_MODEL = "tiny-gpt-en"  # shipped, so it works offline; "gpt2" is the hub one
@@ -86,7 +87,8 @@ def load_generator(model: str | Path | BigModel = DEFAULT_MODEL, *, dtype: str |
             return _prepare(model, quantize, compile, copy_first=False)
         return _prepare(model, quantize, compile, copy_first=True)
     loaded = get_model(model, dtype=dtype)
-    if loaded.family not in ("gpt", "transformer"):
+    family = family_of(loaded)
+    if not ((family is not None and family.causal) or is_encoder_decoder(loaded)):
         raise BigModelError(f"{model} is a {loaded.family} model; generation needs a GPT (or the Transformer)")
     return _prepared_by_name(str(model), dtype, quantize, compile)
 
