@@ -27,7 +27,7 @@ def _masked_lm(model: str | Path | BigModel) -> BigModel:
         lm = model
     else:
         lm = get_model(model, architecture="BertForMaskedLM")
-    if getattr(lm, "family", None) != "bert" or not hasattr(lm, "mlm_head"):
+    if not hasattr(lm, "mlm_head"):
         raise BigModelError(f"fill-mask needs a BERT model with an MLM head, got {type(lm).__name__}")
     return lm
 
