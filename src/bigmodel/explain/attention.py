@@ -231,6 +231,24 @@ def _draw(ax: Any, matrix: Tensor, rows: list[str], cols: list[str], title: str,
         ax.set_yticks([])
 
 
+def _panels(maps: AttentionMaps, kind: str, view: str | None, layer: int | None,
+            head: int | None) -> list[tuple[Tensor, str]]:
+    """(matrix, title) of each map :func:`save_attention` draws (see its docstring)."""
+    weights = maps.weights[kind]
+    layer_pos = _position(maps.layers[kind], layer, "layer") if layer is not None else None
+    head_pos = _position(maps.heads, head, "head") if head is not None else None
+    if view == "rollout":
+        if kind not in ("self", "encoder") or not maps._all_layers(kind):
+            raise BigModelError("rollout needs the self-attention of every layer (do not narrow layers)")
+        return [(rollout(weights), "attention rollout")]
+    if layer_pos is not None and head_pos is not None:
+        return [(weights[layer_pos, head_pos], f"{kind} layer {layer} head {head}")]
+    if layer_pos is not None:
+        return [(weights[layer_pos, i], f"head {h}") for i, h in enumerate(maps.heads)]
+    return [(weights[i].mean(dim=0), f"layer {n} (mean of heads)")
+            for i, n in enumerate(maps.layers[kind])]
+
+
 def save_attention(
     maps: AttentionMaps,
     path: str | Path,
@@ -256,13 +274,14 @@ def save_attention(
     if kind not in maps.weights:
         raise BigModelError(f"kind must be one of {', '.join(maps.weights)}, got {kind!r}")
     # Checked before the JSON branch too, so a layer the model lacks is never silently ignored.
-    layer_pos = _position(maps.layers[kind], layer, "layer") if layer is not None else None
-    head_pos = _position(maps.heads, head, "head") if head is not None else None
+    if layer is not None:
+        _position(maps.layers[kind], layer, "layer")
+    if head is not None:
+        _position(maps.heads, head, "head")
     if suffix == ".json":
         import json
 
         return atomic_write_text(path, json.dumps(maps.to_dict(), ensure_ascii=False) + "\n")
-    weights = maps.weights[kind]
     rows, cols = maps.query_tokens(kind), maps.key_tokens(kind)
 
     import matplotlib
@@ -270,16 +289,7 @@ def save_attention(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if view == "rollout":
-        if kind not in ("self", "encoder") or not maps._all_layers(kind):
-            raise BigModelError("rollout needs the self-attention of every layer (do not narrow layers)")
-        panels = [(rollout(weights), "attention rollout")]
-    elif layer_pos is not None and head_pos is not None:
-        panels = [(weights[layer_pos, head_pos], f"{kind} layer {layer} head {head}")]
-    elif layer_pos is not None:
-        panels = [(weights[layer_pos, i], f"head {h}") for i, h in enumerate(maps.heads)]
-    else:
-        panels = [(weights[i].mean(dim=0), f"layer {n} (mean of heads)") for i, n in enumerate(maps.layers[kind])]
+    panels = _panels(maps, kind, view, layer, head)
     n = len(panels)
     ncols = min(n, 4)
     nrows = (n + ncols - 1) // ncols
