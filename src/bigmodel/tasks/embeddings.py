@@ -107,7 +107,8 @@ def embed(
     out = torch.empty(len(items), network.config.d_model)
     if not items:
         return out.numpy() if as_numpy else out
-    rows = tok(list(items), padding=False, truncation=True, max_length=max_length or _max_length(network),
+    limit = max_length or _max_length(network)
+    rows = tok(list(items), padding=False, truncation=True, max_length=limit,
                return_tensors=None)["input_ids"]
     order = sorted(range(len(items)), key=lambda i: len(rows[i]), reverse=True)
     pad_id = _pad_id(tok)
@@ -121,7 +122,8 @@ def embed(
             index = order[start : start + batch_size]
             ids, mask = _padded([rows[i] for i in index], pad_id, network.device)
             hidden = encoder(ids, attention_mask=mask).last_hidden_state  # (B, T, d)
-            vectors = hidden.float().mean(dim=1) if mask is None else mean_pool(hidden.float(), mask)
+            hidden = hidden.float()
+            vectors = hidden.mean(dim=1) if mask is None else mean_pool(hidden, mask)
             if normalize:
                 vectors = torch.nn.functional.normalize(vectors, p=2, dim=-1)
             out[index] = vectors.cpu()
@@ -138,7 +140,8 @@ def _pad_id(tok: Any) -> int:
     return 0
 
 
-def _padded(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[Tensor, Tensor | None]:
+def _padded(rows: list[list[int]], pad_id: int,
+            device: torch.device) -> tuple[Tensor, Tensor | None]:
     """Token rows -> ids (B, T) padded on the right, and the mask (B, T), or None when every
     row has T tokens (the batches of length-sorted texts mostly do; unmasked attention is
     the faster kernel)."""
