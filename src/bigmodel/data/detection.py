@@ -72,15 +72,8 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
 
 
-def read_coco(data: str | Path, *, check_files: bool = True) -> CocoDataset:
-    """Read and check a COCO-style detection JSON (see the module docstring)."""
-    path = annotations_path(data)
-    coco = read_json(path, "detection annotations")
-    if not isinstance(coco, dict):
-        raise BigModelError(f"{path}: must hold a JSON object with images, annotations and categories")
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(coco.get(key), list):
-            raise BigModelError(f"{path}: needs a list {key!r}")
+def _categories(path: Path, coco: dict[str, Any]) -> tuple[list[str], list[int]]:
+    """(names, ids) of the categories, in file order (label i = the i-th category)."""
     names, ids = [], []
     for i, cat in enumerate(coco["categories"]):
         if not isinstance(cat, dict) or not isinstance(cat.get("id"), int) or "name" not in cat:
@@ -91,7 +84,11 @@ def read_coco(data: str | Path, *, check_files: bool = True) -> CocoDataset:
         names.append(str(cat["name"]))
     if not names:
         raise BigModelError(f"{path}: 'categories' is empty; name at least one category")
-    label_of = {cid: index for index, cid in enumerate(ids)}
+    return names, ids
+
+
+def _images(path: Path, coco: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """image id -> its entry, each with a file name and a positive integer size."""
     images: dict[int, dict[str, Any]] = {}
     for i, image in enumerate(coco["images"]):
         if not isinstance(image, dict) or not isinstance(image.get("id"), int) or \
@@ -104,30 +101,52 @@ def read_coco(data: str | Path, *, check_files: bool = True) -> CocoDataset:
         if image["id"] in images:
             raise BigModelError(f"{path}: images[{i}] repeats id {image['id']}")
         images[image["id"]] = image
+    return images
+
+
+def _box(path: Path, i: int, ann: Any, images: dict[int, dict[str, Any]],
+         ids: list[int]) -> tuple[int, list[float]]:
+    """(image id, [x0, y0, x1, y1]) of ``annotations[i]``, checked against its image."""
+    where = f"{path}: annotation {ann.get('id', i) if isinstance(ann, dict) else i} (annotations[{i}])"
+    if not isinstance(ann, dict):
+        raise BigModelError(f"{where} must be an object, got {ann!r}")
+    image = images.get(ann.get("image_id"))
+    if image is None:
+        raise BigModelError(f"{where} has image_id {ann.get('image_id')!r}, which no entry of 'images' has")
+    if ann.get("category_id") not in ids:
+        raise BigModelError(f"{where} names category_id {ann.get('category_id')!r}, which is not in "
+                            f"'categories' (ids {', '.join(map(str, ids))})")
+    bbox = ann.get("bbox")
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_number(v) for v in bbox)):
+        raise BigModelError(f"{where} needs bbox = [x, y, width, height] (4 numbers), got {bbox!r}")
+    x, y, w, h = (float(v) for v in bbox)
+    if w <= 0 or h <= 0:
+        raise BigModelError(f"{where}: bbox {bbox} has a width or height <= 0")
+    t = _EDGE_TOLERANCE
+    if x < -t or y < -t or x + w > image["width"] + t or y + h > image["height"] + t:
+        raise BigModelError(f"{where}: bbox {bbox} (x0, y0, x1, y1 = {x:g}, {y:g}, {x + w:g}, {y + h:g}) "
+                            f"falls outside its {image['width']}×{image['height']} image {image['file_name']}")
+    return image["id"], [x, y, x + w, y + h]
+
+
+def read_coco(data: str | Path, *, check_files: bool = True) -> CocoDataset:
+    """Read and check a COCO-style detection JSON (see the module docstring)."""
+    path = annotations_path(data)
+    coco = read_json(path, "detection annotations")
+    if not isinstance(coco, dict):
+        raise BigModelError(f"{path}: must hold a JSON object with images, annotations and categories")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(coco.get(key), list):
+            raise BigModelError(f"{path}: needs a list {key!r}")
+    names, ids = _categories(path, coco)
+    label_of = {cid: index for index, cid in enumerate(ids)}
+    images = _images(path, coco)
     boxes: dict[int, list[list[float]]] = {k: [] for k in images}
     labels: dict[int, list[int]] = {k: [] for k in images}
     for i, ann in enumerate(coco["annotations"]):
-        where = f"{path}: annotation {ann.get('id', i) if isinstance(ann, dict) else i} (annotations[{i}])"
-        if not isinstance(ann, dict):
-            raise BigModelError(f"{where} must be an object, got {ann!r}")
-        image = images.get(ann.get("image_id"))
-        if image is None:
-            raise BigModelError(f"{where} has image_id {ann.get('image_id')!r}, which no entry of 'images' has")
-        if ann.get("category_id") not in label_of:
-            raise BigModelError(f"{where} names category_id {ann.get('category_id')!r}, which is not in "
-                                f"'categories' (ids {', '.join(map(str, ids))})")
-        bbox = ann.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(_number(v) for v in bbox)):
-            raise BigModelError(f"{where} needs bbox = [x, y, width, height] (4 numbers), got {bbox!r}")
-        x, y, w, h = (float(v) for v in bbox)
-        if w <= 0 or h <= 0:
-            raise BigModelError(f"{where}: bbox {bbox} has a width or height <= 0")
-        t = _EDGE_TOLERANCE
-        if x < -t or y < -t or x + w > image["width"] + t or y + h > image["height"] + t:
-            raise BigModelError(f"{where}: bbox {bbox} (x0, y0, x1, y1 = {x:g}, {y:g}, {x + w:g}, {y + h:g}) "
-                                f"falls outside its {image['width']}×{image['height']} image {image['file_name']}")
-        boxes[image["id"]].append([x, y, x + w, y + h])
-        labels[image["id"]].append(label_of[ann["category_id"]])
+        image_id, box = _box(path, i, ann, images, ids)
+        boxes[image_id].append(box)
+        labels[image_id].append(label_of[ann["category_id"]])
     dataset = CocoDataset(path, names, ids)
     for image_id, image in images.items():
         file = path.parent / image["file_name"]
