@@ -164,14 +164,7 @@ def prepare_corpus(
         raise
     bar.close()
 
-    if not docs_tokens:
-        names = ", ".join(map(str, paths))
-        raise BigModelError(f"corpus {names} is empty: expected some text")
-    if len(docs_tokens) < 2:
-        raise BigModelError(
-            "the corpus has a single document; a train/validation split needs at least 2 "
-            "(separate documents with a blank line, or use --split-by line)"
-        )
+    _check_document_count(len(docs_tokens), paths)
     in_validation = _validation_documents(len(docs_tokens), validation_fraction, seed)
 
     out = Path(out_dir)
@@ -181,28 +174,9 @@ def prepare_corpus(
     max_id = 0
     for split, want in (("train", False), ("validation", True)):
         chosen = [i for i in range(len(docs_tokens)) if bool(in_validation[i]) == want]
-        pieces: list[np.ndarray] = []
-        sentences: list[np.ndarray] = []
-        doc_starts = [0]
-        offset = 0
-        for i in chosen:
-            lengths = docs_lengths[i]
-            ends = offset + np.cumsum(lengths)
-            sentences.append(np.stack([ends - lengths, ends], axis=1))
-            pieces.append(docs_tokens[i])
-            offset += int(lengths.sum())
-            if eos is not None:
-                pieces.append(np.array([eos], dtype=np.int64))
-                offset += 1
-            doc_starts.append(doc_starts[-1] + len(lengths))
-        tokens = np.concatenate(pieces).astype(dtype)
-        max_id = max(max_id, int(tokens.max()))
-        spans = np.concatenate(sentences).astype(np.int64)
-        atomic_write(out / f"{split}.bin", lambda p, t=tokens: t.tofile(p))
-        atomic_write(out / f"{split}.sentences.npy", lambda p, s=spans: _save_npy(p, s))
-        atomic_write(out / f"{split}.documents.npy",
-                     lambda p, d=np.array(doc_starts, dtype=np.int64): _save_npy(p, d))
-        splits[split] = {"tokens": int(tokens.size), "sentences": int(spans.shape[0]), "documents": len(chosen)}
+        splits[split], split_max = _write_split(out, split, [docs_tokens[i] for i in chosen],
+                                                [docs_lengths[i] for i in chosen], eos, dtype)
+        max_id = max(max_id, split_max)
 
     tok_dir = out / "tokenizer"
     tmp_dir = out / ".tokenizer.tmp"
@@ -225,6 +199,44 @@ def prepare_corpus(
     }
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     return meta
+
+
+def _check_document_count(count: int, paths: list[Path]) -> None:
+    if count == 0:
+        names = ", ".join(map(str, paths))
+        raise BigModelError(f"corpus {names} is empty: expected some text")
+    if count < 2:
+        raise BigModelError(
+            "the corpus has a single document; a train/validation split needs at least 2 "
+            "(separate documents with a blank line, or use --split-by line)"
+        )
+
+
+def _write_split(out: Path, split: str, docs_tokens: list[np.ndarray], docs_lengths: list[np.ndarray],
+                 eos: int | None, dtype: np.dtype) -> tuple[dict[str, int], int]:
+    """SPLIT.bin (the documents' tokens, each followed by ``eos`` when there is one),
+    SPLIT.sentences.npy (S, 2) and SPLIT.documents.npy; (its counts, its largest id)."""
+    pieces: list[np.ndarray] = []
+    sentences: list[np.ndarray] = []
+    doc_starts = [0]
+    offset = 0
+    for tokens_of_doc, lengths in zip(docs_tokens, docs_lengths, strict=True):
+        ends = offset + np.cumsum(lengths)
+        sentences.append(np.stack([ends - lengths, ends], axis=1))
+        pieces.append(tokens_of_doc)
+        offset += int(lengths.sum())
+        if eos is not None:
+            pieces.append(np.array([eos], dtype=np.int64))
+            offset += 1
+        doc_starts.append(doc_starts[-1] + len(lengths))
+    tokens = np.concatenate(pieces).astype(dtype)
+    spans = np.concatenate(sentences).astype(np.int64)
+    atomic_write(out / f"{split}.bin", lambda p: tokens.tofile(p))
+    atomic_write(out / f"{split}.sentences.npy", lambda p: _save_npy(p, spans))
+    atomic_write(out / f"{split}.documents.npy",
+                 lambda p: _save_npy(p, np.array(doc_starts, dtype=np.int64)))
+    counts = {"tokens": int(tokens.size), "sentences": int(spans.shape[0]), "documents": len(docs_tokens)}
+    return counts, int(tokens.max())
 
 
 def _save_npy(path: str, array: np.ndarray) -> None:
