@@ -11,12 +11,11 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
 from ..errors import BigModelError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, read_json_object
 
 
 def _package_dir(module: str, pip_name: str) -> Path:
@@ -34,8 +33,8 @@ def bible_text() -> str:
 
     chapters: list[str] = []
     for book in BIBLE_BOOKS:
-        data = json.loads((root / "translations" / "kjv" / "kjv_json" / f"{book.replace(' ', '')}.json")
-                          .read_text(encoding="utf-8"))
+        data = read_json_object(root / "translations" / "kjv" / "kjv_json" / f"{book.replace(' ', '')}.json",
+                                "KJV book")
         for chapter in sorted(data, key=int):
             verses = data[chapter]
             chapters.append("\n".join(" ".join(verses[v].split()) for v in sorted(verses, key=int)))
