@@ -81,8 +81,8 @@ def embed(
     ``dtype``: None (the default) runs an fp32 model on a CPU that multiplies bf16 in
     hardware (AMX or AVX512-BF16) in bf16 mixed precision: matrix products in bf16, the
     residual stream, LayerNorm and pooling in fp32, which keeps the cosine to the fp32
-    embedding >= 0.9999 (benchmarks/embed.py measures it) at about twice the speed; other
-    CPUs and devices run the model's own dtype. ``"fp32"`` asks for fp32 throughout,
+    embedding >= 0.9999 at 1.5-2.5x fp32's speed (benchmarks/embed.py, a 2-core Xeon with
+    AMX); other CPUs and devices run the model's own dtype. ``"fp32"`` asks for fp32 throughout,
     ``"bf16"`` for bf16 weights throughout (faster still, cosine ~0.9998).
 
     sentence-transformers' ``encode`` keywords work too: ``normalize_embeddings`` (the same
