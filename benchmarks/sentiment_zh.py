@@ -16,7 +16,7 @@ characters in these reviews (是, 了, 很, 好 ...), so the base gets the 994 m
 missing characters of the training file in its [unused] slots, with embeddings drawn around
 the mean of the Chinese characters it knows; both fine-tunings start from that base.
 
-``tiny-bert`` fine-tunes tiny-bert-zh (runs/tiny-bert-zh-continue) (pretrained on the training reviews and
+``tiny-bert`` fine-tunes tiny-bert-zh (runs/tiny-bert-zh-stage3-final) (pretrained on the training reviews and
 People's Daily, never on the test reviews) by configs/sentiment-zh-tiny-bert.toml;
 that run, shipped, is tiny-bert-zh-sentiment, which ``shipped`` evaluates as it is.
 """
