@@ -39,7 +39,10 @@ def test_tiny_bert_en_ships_only_what_it_trained() -> None:
 
 def test_tiny_bert_zh_fills_a_blank_one_character_per_token() -> None:
     _shipped("tiny-bert-zh")
-    assert "国" in _top("中华人民共和[MASK]成立于一九四九年。", "tiny-bert-zh")
+    # The guide's example, a review and a news collocation (stage 3 of the recipe).
+    assert _top("人工智能是一种模拟人类智能的技[MASK]。", "tiny-bert-zh")[0] == "术"
+    assert "净" in _top("房间很干[MASK]，床也很舒服。", "tiny-bert-zh")
+    assert "者" in _top("新华社记[MASK]报道。", "tiny-bert-zh")
     tok = bm.load_tokenizer("tiny-bert-zh")
     pieces = tok.convert_ids_to_tokens(tok.encode("这个手机", add_special_tokens=False))
     assert pieces == ["这", "个", "手", "机"]
