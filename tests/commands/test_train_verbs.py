@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import bigmodel as bm
-from bigmodel.cli import main
+from bigmodel.cli import build_parser, main
 
 RECIPE = """
 [task]
@@ -53,7 +53,32 @@ def test_tokenizer_prepare_train_end_to_end(tmp_path: Path, capsys: pytest.Captu
     assert result["step"] == 2 and result["validation"]["loss"] > 0
     assert main(["train", str(recipe), "train.max_steps=3", "--resume"]) == 0
     assert "step 3" in capsys.readouterr().out
+    assert main(["train", str(recipe), "--resume", "require", "train.max_steps=4"]) == 0
+    assert "step 4" in capsys.readouterr().out
     assert bm.load(tmp_path / "run").config.d_model == 32
+
+
+@pytest.mark.parametrize(("words", "resume", "overrides"), [
+    ([], None, []),
+    (["--resume"], True, []),
+    (["--resume", "require"], "require", []),
+    (["--resume", "{tmp}"], "{tmp}", []),
+    (["--resume", "train.lr=1e-3"], True, ["train.lr=1e-3"]),
+    (["--resume", "train.lr=1e-3", "train.max_steps=9"], True, ["train.lr=1e-3", "train.max_steps=9"]),
+    (["--resume", "require", "train.lr=1e-3"], "require", ["train.lr=1e-3"]),
+    (["--resume", "{tmp}", "train.lr=1e-3"], "{tmp}", ["train.lr=1e-3"]),
+    (["train.max_steps=9", "--resume", "train.lr=1e-3"], True, ["train.max_steps=9", "train.lr=1e-3"]),
+    (["--resume", "run.x=1", "train.lr=1e-3"], "run.x=1", ["train.lr=1e-3"]),  # a folder of that name
+])
+def test_overrides_after_resume_are_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, words: list[str],
+                                              resume: object, overrides: list[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run.x=1").mkdir()
+    words = [w.format(tmp=tmp_path) for w in words]
+    args = build_parser().parse_args(["train", "r.toml", *words])
+    assert args.config == "r.toml"
+    assert args.resume == (resume.format(tmp=tmp_path) if isinstance(resume, str) else resume)
+    assert args.overrides == overrides
 
 
 @pytest.mark.parametrize(("argv", "message"), [

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ..devices import device_name
@@ -23,16 +26,41 @@ def register(subparsers: Any) -> None:
     parser.add_argument("config", help="TOML recipe: [task] [model] [data] [train]")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="override a recipe value, dotted: train.lr=1e-3 model.config.n_layers=2")
-    parser.add_argument("--resume", nargs="?", const=True, default=None, metavar="DIR",
+    parser.add_argument("--resume", nargs="*", action=_ResumeAction, default=None, metavar=("DIR", "key=value"),
                         help="continue from a checkpoint: the run's latest (no DIR; a run with no checkpoint "
                              "yet starts fresh and says so), `require` (the run's latest, which must exist), "
-                             "or a run or checkpoint folder (which must hold one)")
+                             "or a run or checkpoint folder (which must hold one); key=value overrides may "
+                             "follow it")
     parser.add_argument("--device", type=device_name, default=None, metavar="DEVICE",
                         help="where the model trains: cpu, cuda, cuda:N, mps or auto (cuda, else mps, else "
                              "cpu); overrides the recipe's train.device (default: cpu). Under torchrun each "
                              "process takes the GPU of its LOCAL_RANK (nccl), or the CPU (gloo)")
     parser.add_argument("--json", action="store_true", help="print the final figures as JSON")
     parser.set_defaults(func=run)
+
+
+# section.key=value, as training/config.py's apply_overrides reads it
+_OVERRIDE = re.compile(r"^[A-Za-z_][\w.-]*=")
+
+
+def resume_folder_given(value: str) -> bool:
+    """Whether the word after --resume is its DIR (or `require`) rather than the first
+    override: a key=value word is an override unless a folder of that name exists."""
+    return value == "require" or not _OVERRIDE.match(value) or Path(value).is_dir()
+
+
+class _ResumeAction(argparse.Action):
+    """--resume [DIR] followed by overrides: argparse would take `train.lr=1e-3` as the DIR
+    (nargs='?') or refuse a second override, so the words are split here."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
+        words = list(values or [])
+        resume: str | bool = True
+        if words and resume_folder_given(words[0]):
+            resume = words.pop(0)
+        setattr(namespace, self.dest, resume)
+        namespace.overrides = [*(getattr(namespace, "overrides", None) or []), *words]
 
 
 def run(args: argparse.Namespace) -> int:
