@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +64,13 @@ def test_old_turns_are_dropped_to_fit_the_context() -> None:
     text, _ = talk.prompt(room=10)
     assert text.endswith("User: last\nAssistant:") and "number 0" not in text
     assert len(tok.encode(text, add_special_tokens=False)) + 10 <= 40
+
+
+def test_chat_is_one_line_naming_the_model(tiny_seq2seq: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("Monday, March 23, 1987\n"))
+    assert main(["chat", "--model", str(tiny_seq2seq), "-n", "4"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f"error: --model {tiny_seq2seq}: chat needs a decoder-only GPT; "
+                            "this is an encoder-decoder\n")
+    assert captured.out == ""

@@ -73,3 +73,13 @@ def test_what_does_not_fit_is_a_400_naming_the_field(seq2seq_server: object, bod
     error = r.json()["error"]
     assert error["param"] == field and words in error["message"]
     assert complete(seq2seq_server, prompt=SOURCE, max_tokens=2).status_code == 200
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_chat_is_a_400_naming_the_model(seq2seq_server: object, stream: bool) -> None:
+    r = httpx.post(seq2seq_server.url + "/v1/chat/completions", timeout=30, json={
+        "model": "tiny-seq2seq", "messages": [{"role": "user", "content": SOURCE}], "max_tokens": 4,
+        "stream": stream})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["param"] == "model" and "tiny-seq2seq is an encoder-decoder" in error["message"]

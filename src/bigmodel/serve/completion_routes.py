@@ -283,6 +283,9 @@ class _ChatReply:
 async def chat_completions(request: Request) -> Response:
     req: ChatCompletionRequest = await read_json(request, ChatCompletionRequest)
     m = registry_of(request).get(req.model, GENERATE)
+    if is_encoder_decoder(m.model):  # a conversation is a prompt to continue: causal LMs only
+        raise APIError(400, f"model: {m.id} is an encoder-decoder; chat needs a decoder-only GPT "
+                            "(send the source text to /v1/completions)", "model")
     check_chat_logprobs(m, req)
     ids, template_stops = render_chat(m, req.messages)
     max_tokens, field_name = req.token_limit()
