@@ -151,3 +151,26 @@ def test_entity_scores_equal_seqeval() -> None:
     assert ours["recall"] == pytest.approx(seqeval.recall_score(true, pred))
     assert ours["f1"] == pytest.approx(seqeval.f1_score(true, pred))
     assert bio_entities(["I-PER", "I-PER", "O", "B-LOC", "I-PER"]) == [("PER", 0, 1), ("LOC", 3, 3), ("PER", 4, 4)]
+
+
+@pytest.mark.parametrize(("kind", "data_file"), [
+    ("question_answering", "a SQuAD-format .json file"),
+    ("token_classification", "a CoNLL-style file (token tag per line)"),
+])
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda r: r["model"].update(pretrained=""),
+     'model.pretrained is empty: name the BERT to fine-tune, e.g. "tiny-bert-en"'),
+    (lambda r: r["data"].update(path=""), "data.path is empty: point it at {data_file}"),
+    (lambda r: r["model"].update(architecture="BertForMaskedLM"),
+     "model.architecture 'BertForMaskedLM': {task} trains Bert"),
+])
+def test_an_incomplete_recipe_is_one_error_naming_the_key(base_bert, tmp_path, kind, data_file, change,
+                                                          message) -> None:
+    write = squad_file if kind == "question_answering" else conll_file
+    write(tmp_path / "train.txt", 4, 0)
+    recipe = _recipe(kind, base_bert, tmp_path / "train.txt", tmp_path / "train.txt", tmp_path / "out", 1)
+    change(recipe)
+    expected = message.format(data_file=data_file, task=kind.replace("_", " "))
+    with pytest.raises(BigModelError) as caught:
+        Trainer(recipe)
+    assert expected in str(caught.value) and "\n" not in str(caught.value)

@@ -81,6 +81,23 @@ def pretrained_tokenizer(config: Any) -> Any:
     return load_tokenizer(config.data.tokenizer or resolve_tokenizer_source(config.model.pretrained))
 
 
+def check_finetuning_sources(config: Any, data_file: str, *, model: str = "the BERT",
+                             example: str = "tiny-bert-en") -> None:
+    """One error line when the recipe names no ``model.pretrained`` or no ``data.path``
+    (``data_file`` says what that file is)."""
+    if not config.model.pretrained:
+        raise BigModelError(f'config model.pretrained is empty: name {model} to fine-tune, e.g. "{example}"')
+    if not config.data.path:
+        raise BigModelError(f"config data.path is empty: point it at {data_file}")
+
+
+def check_head_architecture(config: Any, architecture: str, task: str) -> None:
+    """``model.architecture``, when the recipe sets it, must be the head ``task`` trains."""
+    chosen = config.model.architecture or architecture
+    if chosen != architecture:
+        raise BigModelError(f"model.architecture {chosen!r}: {task} trains {architecture}")
+
+
 def check_context(config: Any, model: Any) -> None:
     """A clear error when ``data.seq_len`` exceeds the model's context."""
     if config.data.seq_len > model.config.max_seq_len:
@@ -106,5 +123,5 @@ def read_train_validation(config: Any, read: Callable[[str], list[T]], noun: str
     return [train[i] for i in order[held:]], [train[i] for i in order[:held]]
 
 
-__all__ = ["PretrainedSource", "build_head_model", "check_context", "pretrained_tokenizer", "read_pretrained",
-           "read_train_validation"]
+__all__ = ["PretrainedSource", "build_head_model", "check_context", "check_finetuning_sources",
+           "check_head_architecture", "pretrained_tokenizer", "read_pretrained", "read_train_validation"]

@@ -40,6 +40,8 @@ from .objectives import Objective, register_objective
 from .pretrained_finetuning import (
     build_head_model,
     check_context,
+    check_finetuning_sources,
+    check_head_architecture,
     pretrained_tokenizer,
     read_pretrained,
     read_train_validation,
@@ -115,10 +117,7 @@ class QuestionAnswering(Objective):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         o = self.options
-        if not config.model.pretrained:
-            raise BigModelError('config model.pretrained is empty: name the BERT to fine-tune, e.g. "tiny-bert-en"')
-        if not config.data.path:
-            raise BigModelError("config data.path is empty: point it at a SQuAD-format .json file")
+        check_finetuning_sources(config, "a SQuAD-format .json file")
         if o.doc_stride < 0 or o.max_answer_len < 1 or o.max_eval_examples < 0:
             raise BigModelError("config task.doc_stride and task.max_eval_examples must be >= 0 and "
                                 "task.max_answer_len >= 1")
@@ -130,9 +129,7 @@ class QuestionAnswering(Objective):
         return pretrained_tokenizer(self.config)
 
     def build_model(self) -> Any:
-        architecture = self.config.model.architecture or ARCHITECTURE
-        if architecture != ARCHITECTURE:
-            raise BigModelError(f"model.architecture {architecture!r}: question answering trains {ARCHITECTURE}")
+        check_head_architecture(self.config, ARCHITECTURE, "question answering")
         source = read_pretrained(self.config.model.pretrained, ARCHITECTURE, "question answering")
         model = build_head_model(source, ARCHITECTURE)
         check_context(self.config, model)

@@ -39,6 +39,8 @@ from .objectives import Objective, register_objective
 from .pretrained_finetuning import (
     build_head_model,
     check_context,
+    check_finetuning_sources,
+    check_head_architecture,
     pretrained_tokenizer,
     read_pretrained,
     read_train_validation,
@@ -105,10 +107,7 @@ class TokenClassification(Objective):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         o = self.options
-        if not config.model.pretrained:
-            raise BigModelError('config model.pretrained is empty: name the BERT to fine-tune, e.g. "tiny-bert-en"')
-        if not config.data.path:
-            raise BigModelError("config data.path is empty: point it at a CoNLL-style file (token tag per line)")
+        check_finetuning_sources(config, "a CoNLL-style file (token tag per line)")
         if o.max_eval_examples < 0:
             raise BigModelError("config task.max_eval_examples must be >= 0")
         self.train_sentences, self.validation_sentences = read_train_validation(
@@ -124,9 +123,7 @@ class TokenClassification(Objective):
         return pretrained_tokenizer(self.config)
 
     def build_model(self) -> Any:
-        architecture = self.config.model.architecture or ARCHITECTURE
-        if architecture != ARCHITECTURE:
-            raise BigModelError(f"model.architecture {architecture!r}: token classification trains {ARCHITECTURE}")
+        check_head_architecture(self.config, ARCHITECTURE, "token classification")
         model = build_tagger(self.config.model.pretrained, dict(enumerate(self.labels)))
         check_context(self.config, model)
         self.network = model
