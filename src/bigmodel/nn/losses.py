@@ -27,6 +27,74 @@ from torch import Tensor
 DEFAULT_BLOCK_ROWS = 1024
 
 
+class _BlockGradients:
+    """The gradients the forward pass fills one block of rows at a time (None where autograd
+    wants none), with the work buffers a low-precision ``compute_dtype`` needs."""
+
+    def __init__(self, needs: tuple[bool, bool, bool], hidden: Tensor, weight: Tensor, bias: Tensor | None,
+                 weight_c: Tensor, block_rows: int) -> None:
+        need_hidden_grad, need_weight_grad, need_bias_grad = needs
+        self.hidden = torch.empty_like(hidden) if need_hidden_grad else None
+        self.weight = torch.empty_like(weight, dtype=torch.float32) if need_weight_grad else None
+        self.bias = (torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device)
+                     if need_bias_grad and bias is not None else None)
+        self.hidden_dtype = hidden.dtype
+        low_precision = weight_c.dtype != torch.float32
+        self.weight_block = torch.empty_like(weight_c) if low_precision and self.weight is not None else None
+        # fp32 copy of a low-precision block: adding bf16 into fp32 directly is a slow mixed kernel.
+        self.weight_block_fp32 = (torch.empty_like(self.weight)
+                                  if self.weight_block is not None and hidden.shape[0] > block_rows else None)
+
+    @property
+    def needed(self) -> bool:
+        return self.hidden is not None or self.weight is not None or self.bias is not None
+
+    def add(self, probs: Tensor, low: Tensor | None, h: Tensor, weight_c: Tensor, target: Tensor,
+            row_weight: Tensor, start: int) -> None:
+        """Turn the block's log p (r, V), in place, into ∂loss/∂z = (p - onehot) · w_row and add
+        its products; the row weights go onto the (r, d) factors instead of the (r, V) block."""
+        r = probs.shape[0]
+        probs.exp_()
+        probs[torch.arange(r), target] -= 1.0
+        if self.bias is not None:
+            self.bias += probs.T @ row_weight
+        grad_logits = probs if low is None else low.copy_(probs)
+        if self.hidden is not None:
+            self.hidden[start:start + r] = (grad_logits @ weight_c).float().mul_(row_weight[:, None]).to(
+                self.hidden_dtype)
+        if self.weight is not None:
+            self._add_weight(grad_logits, (h.float() * row_weight[:, None]).to(weight_c.dtype), start)
+
+    def _add_weight(self, grad_logits: Tensor, scaled_h: Tensor, start: int) -> None:
+        assert self.weight is not None
+        if self.weight_block is None:
+            self.weight.addmm_(grad_logits.T, scaled_h, beta=0.0 if start == 0 else 1.0)
+            return
+        torch.mm(grad_logits.T, scaled_h, out=self.weight_block)
+        if start == 0:
+            self.weight.copy_(self.weight_block)
+        else:
+            assert self.weight_block_fp32 is not None
+            self.weight += self.weight_block_fp32.copy_(self.weight_block)
+
+    def finish(self, rows: int) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        if rows == 0 and self.weight is not None:
+            self.weight.zero_()  # no block ran to overwrite it
+        return self.hidden, self.weight, self.bias
+
+
+def _block_log_probs(h: Tensor, weight_c: Tensor, bias: Tensor | None, probs: Tensor, low: Tensor | None) -> None:
+    """log softmax(h Wᵀ + b) into ``probs`` (r, V) fp32, the matmul in ``low``'s dtype if given."""
+    if low is not None:
+        torch.mm(h, weight_c.T, out=low)
+        probs.copy_(low)
+    else:
+        torch.mm(h, weight_c.T, out=probs)
+    if bias is not None:
+        probs += bias
+    torch.log_softmax(probs, dim=-1, out=probs)
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(  # type: ignore[override]
@@ -44,74 +112,29 @@ class _LinearCrossEntropy(torch.autograd.Function):
         # The mean over labelled rows; with none, the loss is 0 and so is every gradient.
         n_valid = valid.sum().clamp(min=1).to(torch.float32)
         weight_c = weight.to(compute_dtype)  # (V, d)
-        need_hidden_grad, need_weight_grad, need_bias_grad = ctx.needs_input_grad[:3]
-        grad_hidden = torch.empty_like(hidden) if need_hidden_grad else None
-        grad_weight = torch.empty_like(weight, dtype=torch.float32) if need_weight_grad else None
-        grad_bias = (torch.zeros(weight.shape[0], dtype=torch.float32, device=weight.device)
-                     if need_bias_grad and bias is not None else None)
+        grads = _BlockGradients(ctx.needs_input_grad[:3], hidden, weight, bias, weight_c, block_rows)
         loss_sum = torch.zeros((), dtype=torch.float32, device=hidden.device)
-        need_any_grad = grad_hidden is not None or grad_weight is not None or grad_bias is not None
-        low_precision = compute_dtype != torch.float32
         # Two (r, V) work buffers reused by every block: fresh 100 MB tensors cost more in page
         # faults than the arithmetic done on them. Every elementwise step runs in place in fp32
         # (the mixed-dtype kernels are several times slower than a copy plus an fp32 kernel).
         block = min(rows, block_rows)
         probs_buffer = torch.empty(block, weight.shape[0], dtype=torch.float32, device=hidden.device)
         low_buffer = (torch.empty(block, weight.shape[0], dtype=compute_dtype, device=hidden.device)
-                      if low_precision else None)
-        grad_weight_block = torch.empty_like(weight_c) if low_precision and grad_weight is not None else None
-        # fp32 copy of a low-precision block: adding bf16 into fp32 directly is a slow mixed kernel.
-        grad_weight_block_fp32 = (
-            torch.empty_like(grad_weight) if grad_weight_block is not None and rows > block_rows else None
-        )
+                      if compute_dtype != torch.float32 else None)
         for start in range(0, rows, block_rows):
             stop = min(rows, start + block_rows)
-            r = stop - start
             h = hidden[start:stop].to(compute_dtype)  # (r, d)
-            probs = probs_buffer[:r]  # (r, V) fp32
-            if low_buffer is not None:
-                torch.mm(h, weight_c.T, out=low_buffer[:r])
-                probs.copy_(low_buffer[:r])
-            else:
-                torch.mm(h, weight_c.T, out=probs)
-            if bias is not None:
-                probs += bias
-            torch.log_softmax(probs, dim=-1, out=probs)  # log p, (r, V)
+            probs = probs_buffer[:stop - start]  # (r, V) fp32
+            low = low_buffer[:stop - start] if low_buffer is not None else None
+            _block_log_probs(h, weight_c, bias, probs, low)  # log p, (r, V)
             target = labels[start:stop].clamp(min=0)  # (r,); ignored rows read any column, then weigh 0
             row_weight = valid[start:stop].float() / n_valid  # (r,)
             loss_sum -= (probs.gather(1, target[:, None])[:, 0] * row_weight).sum()
-            if not need_any_grad:
-                continue
-            # ∂loss/∂z = (p - onehot) · w_row; the row weights go onto the (r, d) factors of
-            # the products below instead of the (r, V) block.
-            probs.exp_()
-            probs[torch.arange(r), target] -= 1.0
-            if grad_bias is not None:
-                grad_bias += probs.T @ row_weight
-            if low_buffer is not None:
-                grad_logits = low_buffer[:r]
-                grad_logits.copy_(probs)
-            else:
-                grad_logits = probs
-            if grad_hidden is not None:
-                grad_hidden[start:stop] = (grad_logits @ weight_c).float().mul_(row_weight[:, None]).to(hidden.dtype)
-            if grad_weight is not None:
-                scaled_h = (h.float() * row_weight[:, None]).to(compute_dtype)
-                if grad_weight_block is None:
-                    grad_weight.addmm_(grad_logits.T, scaled_h, beta=0.0 if start == 0 else 1.0)
-                else:
-                    torch.mm(grad_logits.T, scaled_h, out=grad_weight_block)
-                    if start == 0:
-                        grad_weight.copy_(grad_weight_block)
-                    else:
-                        assert grad_weight_block_fp32 is not None
-                        grad_weight += grad_weight_block_fp32.copy_(grad_weight_block)
-        if rows == 0 and grad_weight is not None:
-            grad_weight.zero_()  # no block ran to overwrite it
-        ctx.save_for_backward(
-            *(t if t is not None else torch.empty(0) for t in (grad_hidden, grad_weight, grad_bias))
-        )
-        ctx.has = (grad_hidden is not None, grad_weight is not None, grad_bias is not None)
+            if grads.needed:
+                grads.add(probs, low, h, weight_c, target, row_weight, start)
+        stored = grads.finish(rows)
+        ctx.save_for_backward(*(t if t is not None else torch.empty(0) for t in stored))
+        ctx.has = tuple(t is not None for t in stored)
         ctx.dtypes = (hidden.dtype, weight.dtype, bias.dtype if bias is not None else None)
         return loss_sum
 
