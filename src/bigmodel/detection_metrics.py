@@ -92,6 +92,35 @@ def _as_arrays(item: dict[str, Any], with_scores: bool) -> tuple[np.ndarray, np.
     return boxes, labels, scores
 
 
+def _per_class_detections(preds: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                          truths: list[tuple[np.ndarray, np.ndarray]], classes: list[int],
+                          ) -> tuple[dict[int, list[tuple[np.ndarray, np.ndarray]]], dict[int, int]]:
+    """Per class: every image's detections best first with their IoU (k, g) against that
+    image's ground truth of the class, and the class's number of ground-truth boxes."""
+    items: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {c: [] for c in classes}
+    counts = {c: 0 for c in classes}
+    for (p_boxes, p_labels, p_scores), (g_boxes, g_labels) in zip(preds, truths, strict=True):
+        for c in classes:
+            pm, gm = p_labels == c, g_labels == c
+            counts[c] += int(gm.sum())
+            if pm.any():
+                order = np.argsort(-p_scores[pm], kind="mergesort")
+                items[c].append((p_scores[pm][order], box_iou(p_boxes[pm][order], g_boxes[gm])))
+    return items, counts
+
+
+def _class_average_precision(items: list[tuple[np.ndarray, np.ndarray]], num_ground_truth: int,
+                             threshold: float) -> float:
+    """One class's AP at one IoU threshold, over every image's (scores, IoU) detections."""
+    scores = np.concatenate([s for s, _ in items]) if items else np.zeros(0)
+    hits = np.concatenate([_greedy_match(iou, threshold) for _, iou in items]) if items else np.zeros(0, bool)
+    return average_precision(scores, hits, num_ground_truth)
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else 0.0
+
+
 def mean_average_precision(predictions: Sequence[dict[str, Any]], ground_truth: Sequence[dict[str, Any]], *,
                            iou_thresholds: Sequence[float] = IOU_THRESHOLDS, max_detections: int = 100,
                            class_names: Sequence[str] | None = None) -> dict[str, Any]:
@@ -107,44 +136,25 @@ def mean_average_precision(predictions: Sequence[dict[str, Any]], ground_truth: 
         preds.append((boxes[keep], labels[keep], scores[keep]))
     truths = [_as_arrays(item, False)[:2] for item in ground_truth]
     classes = sorted({int(c) for _, labels in truths for c in labels})
-    # Per class: every image's detections best first, and their IoU with its ground truth.
-    per_class_items: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {c: [] for c in classes}
-    counts = {c: 0 for c in classes}
-    for (p_boxes, p_labels, p_scores), (g_boxes, g_labels) in zip(preds, truths, strict=True):
-        for c in classes:
-            pm, gm = p_labels == c, g_labels == c
-            counts[c] += int(gm.sum())
-            if pm.any():
-                order = np.argsort(-p_scores[pm], kind="mergesort")
-                per_class_items[c].append((p_scores[pm][order], box_iou(p_boxes[pm][order], g_boxes[gm])))
-    per_threshold: dict[float, dict[int, float]] = {}
-    for t in iou_thresholds:
-        per_class: dict[int, float] = {}
-        for c in classes:
-            items = per_class_items[c]
-            scores_c = np.concatenate([s for s, _ in items]) if items else np.zeros(0)
-            hits_c = np.concatenate([_greedy_match(iou, t) for _, iou in items]) if items else np.zeros(0, bool)
-            per_class[c] = average_precision(scores_c, hits_c, counts[c])
-        per_threshold[float(t)] = per_class
-
-    def mean(values: list[float]) -> float:
-        return float(np.mean(values)) if values else 0.0
+    items, counts = _per_class_detections(preds, truths, classes)
+    per_threshold = {float(t): {c: _class_average_precision(items[c], counts[c], t) for c in classes}
+                     for t in iou_thresholds}
 
     def name(c: int) -> str:
         return str(class_names[c]) if class_names is not None and c < len(class_names) else str(c)
 
     report: dict[str, Any] = {
-        "map": mean([mean(list(v.values())) for v in per_threshold.values()]),
+        "map": _mean([_mean(list(v.values())) for v in per_threshold.values()]),
         "images": len(ground_truth),
         "ground_truth_boxes": sum(len(labels) for _, labels in truths),
         "iou_thresholds": [float(t) for t in iou_thresholds],
     }
     for t, key in ((0.5, "map_50"), (0.75, "map_75")):
         if t in per_threshold:
-            report[key] = mean(list(per_threshold[t].values()))
+            report[key] = _mean(list(per_threshold[t].values()))
     if 0.5 in per_threshold:
         report["ap_50"] = {name(c): per_threshold[0.5][c] for c in classes}
-    report["ap"] = {name(c): mean([per_threshold[t][c] for t in per_threshold]) for c in classes}
+    report["ap"] = {name(c): _mean([per_threshold[t][c] for t in per_threshold]) for c in classes}
     return report
 
 
