@@ -52,9 +52,8 @@ def _example(qa: Any, context: str, where: str, n: int) -> QAExample:
     return QAExample(str(qa.get("id", n)), qa["question"], context, _answers(qa.get("answers"), where, context))
 
 
-def read_squad(path: str | Path) -> list[QAExample]:
-    """Every question of a SQuAD-format file, with one clear error for anything malformed."""
-    path = Path(path)
+def _read_json(path: Path) -> Any:
+    """The file as one JSON value, or as a list of its JSON lines."""
     if not path.is_file():
         raise BigModelError(f"SQuAD file {path} does not exist")
     try:
@@ -62,31 +61,59 @@ def read_squad(path: str | Path) -> list[QAExample]:
     except UnicodeDecodeError as exc:
         raise BigModelError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError:
         try:
-            data = [json.loads(line) for line in text.splitlines() if line.strip()]
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
         except json.JSONDecodeError as exc:
             raise BigModelError(f"{path} is neither SQuAD JSON nor JSON lines: {exc}") from None
+
+
+def _nonempty_context(row: Any) -> str | None:
+    context = row.get("context") if isinstance(row, dict) else None
+    return context if isinstance(context, str) and context.strip() else None
+
+
+def _squad_examples(data: dict[str, Any], path: Path) -> list[QAExample]:
+    """The questions of SQuAD's {"data": [{"paragraphs": [{"context", "qas"}]}]}."""
+    articles = data.get("data")
+    if not isinstance(articles, list):
+        raise BigModelError(f"{path}: expected SQuAD's {{\"data\": [{{\"paragraphs\": [...]}}]}}")
     examples: list[QAExample] = []
+    for i, article in enumerate(articles):
+        if article and not isinstance(article, dict):
+            raise BigModelError(f"{path}: data[{i}] must be an object with 'paragraphs'")
+        for j, paragraph in enumerate((article or {}).get("paragraphs") or []):
+            where = f"{path}: data[{i}].paragraphs[{j}]"
+            context = _nonempty_context(paragraph)
+            if context is None:
+                raise BigModelError(f"{where} needs a non-empty 'context'")
+            for k, qa in enumerate(paragraph.get("qas") or []):
+                examples.append(_example(qa, context, f"{where}.qas[{k}]", len(examples)))
+    return examples
+
+
+def _row_examples(data: list[Any], path: Path) -> list[QAExample]:
+    """The questions of a list of {"question", "context", "answers"} rows."""
+    examples = []
+    for n, row in enumerate(data):
+        context = _nonempty_context(row)
+        if context is None:
+            raise BigModelError(f"{path}: row {n} needs a non-empty 'context'")
+        examples.append(_example(row, context, f"{path}: row {n}", n))
+    return examples
+
+
+def read_squad(path: str | Path) -> list[QAExample]:
+    """Every question of a SQuAD-format file, with one clear error for anything malformed."""
+    path = Path(path)
+    data = _read_json(path)
+    if isinstance(data, dict) and "data" not in data and "context" in data:
+        data = [data]  # JSON lines of one question parse as one object
     if isinstance(data, dict):
-        articles = data.get("data")
-        if not isinstance(articles, list):
-            raise BigModelError(f"{path}: expected SQuAD's {{\"data\": [{{\"paragraphs\": [...]}}]}}")
-        for i, article in enumerate(articles):
-            for j, paragraph in enumerate((article or {}).get("paragraphs") or []):
-                context = paragraph.get("context") if isinstance(paragraph, dict) else None
-                where = f"{path}: data[{i}].paragraphs[{j}]"
-                if not isinstance(context, str) or not context.strip():
-                    raise BigModelError(f"{where} needs a non-empty 'context'")
-                for k, qa in enumerate(paragraph.get("qas") or []):
-                    examples.append(_example(qa, context, f"{where}.qas[{k}]", len(examples)))
+        examples = _squad_examples(data, path)
     elif isinstance(data, list):
-        for n, row in enumerate(data):
-            context = row.get("context") if isinstance(row, dict) else None
-            if not isinstance(context, str) or not context.strip():
-                raise BigModelError(f"{path}: row {n} needs a non-empty 'context'")
-            examples.append(_example(row, context, f"{path}: row {n}", n))
+        examples = _row_examples(data, path)
     else:
         raise BigModelError(f"{path}: expected a SQuAD JSON object or a list of questions")
     if not examples:
