@@ -50,6 +50,20 @@ def run(args: argparse.Namespace) -> int:
         return _evaluate(args)
     from ..tasks.detection import detect, draw_detections
 
+    path = _image_path(args)
+    found = detect(str(path), args.model, threshold=args.threshold, max_detections=args.max_detections,
+                   device=args.device)
+    if args.out:
+        draw_detections(str(path), found, args.out)
+    if args.json:
+        print_json({"file": args.image, "detections": found} | ({"out": args.out} if args.out else {}))
+        return 0
+    _print_detections(args, found)
+    return 0
+
+
+def _image_path(args: argparse.Namespace) -> Path:
+    """IMAGE, checked to be a non-empty file (and that no --eval flag came with it)."""
     if args.data:
         raise BigModelError("--data goes with --eval; to detect in one image give IMAGE")
     if not args.image:
@@ -61,13 +75,10 @@ def run(args: argparse.Namespace) -> int:
         raise BigModelError(f"image {args.image!r} is not a file")
     if path.stat().st_size == 0:
         raise BigModelError(f"image {args.image!r} is an empty (0-byte) file")
-    found = detect(str(path), args.model, threshold=args.threshold, max_detections=args.max_detections,
-                   device=args.device)
-    if args.out:
-        draw_detections(str(path), found, args.out)
-    if args.json:
-        print_json({"file": args.image, "detections": found} | ({"out": args.out} if args.out else {}))
-        return 0
+    return path
+
+
+def _print_detections(args: argparse.Namespace, found: list[dict[str, Any]]) -> None:
     if not found:
         print(f"{args.image}: nothing found with score >= {args.threshold}")
     for item in found:
@@ -75,7 +86,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{item['label']}\t{item['score']:.3f}\t[{box}]")
     if args.out:
         print(f"boxes drawn in {args.out}")
-    return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:

@@ -72,35 +72,7 @@ def run(args: argparse.Namespace) -> int:
         require_preset(args.model)  # a mistyped preset name gets "did you mean"
     model = get_model(args.model)
     tokenizer = get_tokenizer(args.model)
-    if args.kind == "attention":
-        if args.head is not None and args.layer is None:
-            raise BigModelError("--head needs --layer as well")
-        maps = explain.attention_maps(model, args.text, tokenizer, layers=args.layers, heads=args.heads,
-                                      max_tokens=args.max_tokens)
-        explain.save_attention(maps, args.out, layer=args.layer, head=args.head,
-                               view="rollout" if args.rollout else None)
-        notices = maps.notices
-        summary: dict[str, Any] = {"tokens": maps.tokens, "layers": maps.layers, "heads": maps.heads}
-    elif args.kind == "attribution":
-        attr = explain.integrated_gradients(model, args.text, tokenizer, target=args.target,
-                                            steps=args.steps, baseline=args.baseline,
-                                            max_tokens=args.max_tokens)
-        explain.save_attribution(attr, args.out)
-        notices = attr.notices
-        summary = attr.to_dict()
-        if not args.json:
-            width = max(len(t) for t in attr.tokens)
-            print(f"target {attr.target_label!r}: f(x) - f(baseline) = {attr.score - attr.baseline_score:.4f}, "
-                  f"sum of attributions = {sum(attr.scores):.4f}")
-            for token, score in zip(attr.tokens, attr.scores, strict=True):
-                print(f"  {token:<{width}}  {score:+.4f}")
-    else:
-        lens = explain.logit_lens(model, args.text, tokenizer, top_k=args.top_k, max_tokens=args.max_tokens)
-        explain.save_logit_lens(lens, args.out)
-        notices = lens.notices
-        summary = lens.to_dict()
-        if not args.json:
-            print(lens.table())
+    notices, summary = EXPLAINERS[args.kind](explain, model, tokenizer, args)
     for notice in notices:
         print(f"note: {notice}")
     if args.json:
@@ -109,6 +81,47 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}")
     return 0
 
+
+Explained = tuple[list[str], dict[str, Any]]  # (notices, summary)
+
+
+def _attention(explain: Any, model: Any, tokenizer: Any, args: argparse.Namespace) -> Explained:
+    """--kind attention: the maps saved to --out."""
+    if args.head is not None and args.layer is None:
+        raise BigModelError("--head needs --layer as well")
+    maps = explain.attention_maps(model, args.text, tokenizer, layers=args.layers, heads=args.heads,
+                                  max_tokens=args.max_tokens)
+    explain.save_attention(maps, args.out, layer=args.layer, head=args.head,
+                           view="rollout" if args.rollout else None)
+    return maps.notices, {"tokens": maps.tokens, "layers": maps.layers, "heads": maps.heads}
+
+
+def _attribution(explain: Any, model: Any, tokenizer: Any, args: argparse.Namespace) -> Explained:
+    """--kind attribution: integrated gradients saved to --out (and printed without --json)."""
+    attr = explain.integrated_gradients(model, args.text, tokenizer, target=args.target,
+                                        steps=args.steps, baseline=args.baseline,
+                                        max_tokens=args.max_tokens)
+    explain.save_attribution(attr, args.out)
+    if not args.json:
+        width = max(len(t) for t in attr.tokens)
+        print(f"target {attr.target_label!r}: f(x) - f(baseline) = {attr.score - attr.baseline_score:.4f}, "
+              f"sum of attributions = {sum(attr.scores):.4f}")
+        for token, score in zip(attr.tokens, attr.scores, strict=True):
+            print(f"  {token:<{width}}  {score:+.4f}")
+    return attr.notices, attr.to_dict()
+
+
+def _logit_lens(explain: Any, model: Any, tokenizer: Any, args: argparse.Namespace) -> Explained:
+    """--kind logit-lens: each layer's top tokens saved to --out (and printed without --json)."""
+    lens = explain.logit_lens(model, args.text, tokenizer, top_k=args.top_k, max_tokens=args.max_tokens)
+    explain.save_logit_lens(lens, args.out)
+    if not args.json:
+        print(lens.table())
+    return lens.notices, lens.to_dict()
+
+
+# --kind -> what runs it: (explain module, model, tokenizer, args) -> (notices, summary)
+EXPLAINERS = {"attention": _attention, "attribution": _attribution, "logit-lens": _logit_lens}
 
 SUFFIXES = {"attention": (".png", ".json"), "attribution": (".png", ".html", ".htm", ".json"),
             "logit-lens": (".txt", ".png", ".json")}
