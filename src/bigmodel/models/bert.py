@@ -53,6 +53,10 @@ class BertConfig(ConfigBase):
     num_labels: int = 2
     id2label: dict[int, str] | None = None
     classifier_dropout: float | None = None
+    # How the classifier reads a text longer than max_seq_len: "truncate" (its first tokens,
+    # as transformers does) or "windows" (mean logits of windows covering it; fine-tuning's
+    # task.long_texts writes it, tasks/text_classification.py reads it).
+    long_texts: str = "truncate"
 
     def __post_init__(self) -> None:
         if self.d_model % self.n_heads != 0:

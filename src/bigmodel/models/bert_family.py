@@ -126,7 +126,7 @@ def _config_to_hf(config: Any) -> dict[str, Any]:
         "position_embedding_type": "absolute",
         "classifier_dropout": config.classifier_dropout,
         "tie_word_embeddings": True,
-    } | labels_to_hf(config)
+    } | labels_to_hf(config) | ({"long_texts": config.long_texts} if config.long_texts != "truncate" else {})
 
 
 def _config_from_hf(hf: dict[str, Any]) -> ConfigBase:
@@ -158,6 +158,7 @@ def _config_from_hf(hf: dict[str, Any]) -> ConfigBase:
         id2label=labels,
         num_labels=len(labels) if labels else hf.get("num_labels", 2),
         classifier_dropout=hf.get("classifier_dropout"),
+        long_texts=hf.get("long_texts", "truncate"),
     )
 
 

@@ -25,7 +25,7 @@ from ..fileio import read_text
 from ..metrics import classification_report, perplexity, plot_confusion_matrix
 from ..models.base import BigModel
 from .common import get_model, get_tokenizer
-from .text_classification import label_list, load_classifier, predict_logits
+from .text_classification import label_list, load_classifier, long_text_mode, predict_logits
 
 
 def evaluate_classifier(
@@ -39,10 +39,14 @@ def evaluate_classifier(
     skip_empty: bool = False,
     batch_size: int = 32,
     max_length: int | None = None,
+    long_texts: str | None = None,
     plot: str | Path | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
     """The classification report of ``model`` on the labelled file ``data``.
+
+    ``long_texts``: "truncate" or "windows" (see :func:`~bigmodel.tasks.classify`); None
+    reads long texts as the model was fine-tuned to (its config.long_texts).
 
     Labels in the file must be among the model's label names (config.id2label); a label the
     model never saw is an error naming it. ``plot`` also writes the confusion matrix as PNG.
@@ -57,7 +61,7 @@ def evaluate_classifier(
     label2id = {name: i for i, name in enumerate(names)}
     started = time.perf_counter()
     logits = predict_logits(network, tok, table.texts, table.text_pairs, batch_size=batch_size,
-                            max_length=max_length, progress=progress, desc="evaluate")
+                            max_length=max_length, long_texts=long_texts, progress=progress, desc="evaluate")
     seconds = time.perf_counter() - started
     y_true = [label2id[label] for label in table.labels]
     y_pred = logits.argmax(dim=-1).tolist()
@@ -67,6 +71,7 @@ def evaluate_classifier(
     report["model"] = str(getattr(network, "name_or_path", model))
     report["data"] = str(data)
     report["seconds"] = seconds
+    report["long_texts"] = long_text_mode(network, long_texts)
     if plot is not None:
         report["plot"] = str(plot_confusion_matrix(report, plot, title=Path(str(data)).name))
     return report

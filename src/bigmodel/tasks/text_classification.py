@@ -21,6 +21,7 @@ from ..devices import to_device
 from ..errors import BigModelError
 from ..models.base import BigModel
 from ..models.families import family_of
+from ..tokenization.windows import check_long_texts, mean_over_windows, pad_rows, text_windows
 from .common import get_model, get_tokenizer
 
 
@@ -52,6 +53,8 @@ def load_adapter_classifier(directory: str | Path) -> BigModel:
     id2label = extra.get("id2label")
     if id2label:
         model = _with_labels(model, {int(k): str(v) for k, v in id2label.items()}, extra.get("pad_token_id"))
+    if extra.get("long_texts") and hasattr(model.config, "long_texts"):
+        model.config.long_texts = extra["long_texts"]
     load_adapter(model, directory)
     merge_lora(model)
     model.name_or_path = str(directory)
@@ -94,6 +97,14 @@ def load_classifier(model: str | Path | BigModel, dtype: str | None = None) -> B
     return network
 
 
+def long_text_mode(network: BigModel, long_texts: str | None) -> str:
+    """``long_texts`` as given, else the model's own (config.long_texts; "truncate" if none)."""
+    if long_texts is not None:
+        return check_long_texts(long_texts)
+    name = getattr(network, "name_or_path", None) or "the model"
+    return check_long_texts(getattr(network.config, "long_texts", "truncate"), f"{name}'s config long_texts")
+
+
 def predict_logits(
     network: BigModel,
     tokenizer: Any,
@@ -102,37 +113,60 @@ def predict_logits(
     *,
     batch_size: int = 32,
     max_length: int | None = None,
+    long_texts: str | None = None,
     progress: bool = False,
     desc: str = "classify",
 ) -> torch.Tensor:
-    """(N, num_labels) float32 logits, in input order (batches are formed by length)."""
+    """(N, num_labels) float32 logits, in input order (batches are formed by length).
+
+    ``long_texts``: "truncate" keeps a text's first ``max_length`` tokens (transformers'
+    pipeline); "windows" reads all of it, as the mean of the logits of windows that cover it
+    (tokenization/windows.py). None: the model's own setting. Text pairs always truncate.
+    """
     if batch_size < 1:
         raise BigModelError(f"batch_size must be >= 1, got {batch_size}")
     limit = min(max_length or network.config.max_seq_len, network.config.max_seq_len)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-    out = torch.empty(len(texts), network.config.num_labels)
-    starts: Any = range(0, len(texts), batch_size)
+    windowed = long_text_mode(network, long_texts) == "windows" and text_pairs is None
+    family = family_of(network)
+    reads_type_ids = family is not None and family.reads_token_type_ids
+    if windowed:
+        windows = text_windows(tokenizer, texts, limit)
+        rows, types = windows.input_ids, windows.token_type_ids
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else network.config.pad_token_id
+
+        def encode(index: list[int]) -> dict[str, torch.Tensor]:
+            return pad_rows([rows[w] for w in index], [types[w] for w in index], int(pad or 0))
+
+        count = len(rows)
+        order = sorted(range(count), key=lambda w: len(rows[w]), reverse=True)
+    else:
+        def encode(index: list[int]) -> dict[str, torch.Tensor]:
+            pairs = [text_pairs[i] for i in index] if text_pairs is not None else None
+            return tokenizer([texts[i] for i in index], pairs, padding=True, truncation=True, max_length=limit)
+
+        count = len(texts)
+        order = sorted(range(count), key=lambda i: len(texts[i]), reverse=True)
+    out = torch.empty(count, network.config.num_labels)
+    starts: Any = range(0, count, batch_size)
     if progress:
         from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc=desc, unit="batch", leave=False)
-    family = family_of(network)
-    reads_type_ids = family is not None and family.reads_token_type_ids
     was_training = network.training
     network.eval()
     try:
         with torch.inference_mode():
             for start in starts:
                 index = order[start : start + batch_size]
-                pairs = [text_pairs[i] for i in index] if text_pairs is not None else None
-                enc = tokenizer([texts[i] for i in index], pairs, padding=True, truncation=True,
-                                max_length=limit)
+                enc = encode(index)
                 kwargs: dict[str, Any] = {"attention_mask": enc["attention_mask"].to(network.device)}
                 if reads_type_ids and "token_type_ids" in enc:
                     kwargs["token_type_ids"] = enc["token_type_ids"].to(network.device)
                 out[index] = network(enc["input_ids"].to(network.device), **kwargs).logits.float().cpu()
     finally:
         network.train(was_training)
+    if windowed:
+        return mean_over_windows(out, torch.tensor(windows.owner, dtype=torch.long), len(texts))
     return out
 
 
@@ -145,6 +179,7 @@ def classify(
     top_k: int | None = None,
     batch_size: int = 32,
     max_length: int | None = None,
+    long_texts: str | None = None,
     dtype: str | None = None,
     device: str | torch.device | None = None,
     progress: bool = False,
@@ -156,6 +191,11 @@ def classify(
     numbers in another shape: its ``pipe(text)`` (a one-element list) is
     ``[{"label": r["label"], "score": r["score"]}]`` here, and its ``pipe(text, top_k=k)`` is
     ``r["probabilities"]`` of ``classify(text, top_k=k)`` as label -> score, best first.
+
+    A text longer than the model's context is truncated (as transformers does) unless
+    ``long_texts="windows"`` or the model was fine-tuned that way (its config.json says
+    ``"long_texts": "windows"``): then p(c | x) is the softmax of the mean logits of windows
+    that cover the whole text.
     """
     single = isinstance(texts, str)
     items = [texts] if single else list(texts) if isinstance(texts, (list, tuple)) else None
@@ -173,10 +213,12 @@ def classify(
             raise BigModelError(f"text_pair has {len(pairs)} entries for {len(items)} texts")
     if top_k is not None and top_k < 1:
         raise BigModelError(f"top_k must be >= 1, got {top_k}")
+    if long_texts is not None:
+        check_long_texts(long_texts)
     network = to_device(load_classifier(model, dtype), device)
     tok = get_tokenizer(model if not isinstance(model, BigModel) else network, tokenizer)
     logits = predict_logits(network, tok, items, pairs, batch_size=batch_size, max_length=max_length,
-                            progress=progress)
+                            long_texts=long_texts, progress=progress)
     probs = torch.softmax(logits, dim=-1)
     names = label_list(network)
     keep = min(top_k or len(names), len(names))
@@ -189,4 +231,5 @@ def classify(
     return results[0] if single else results
 
 
-__all__ = ["classify", "is_classifier", "label_list", "load_adapter_classifier", "load_classifier", "predict_logits"]
+__all__ = ["classify", "is_classifier", "label_list", "load_adapter_classifier", "load_classifier", "long_text_mode",
+           "predict_logits"]

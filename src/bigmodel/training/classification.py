@@ -16,6 +16,11 @@ adapter_config.json) and, unless ``lora_merged_copy = false``, the merged classi
 ``early_stopping_patience = k`` stops after k evaluations without a better validation
 ``early_stopping_metric`` and keeps the best weights.
 
+``long_texts = "windows"`` reads a text longer than ``seq_len`` as windows that cover all of
+it (tokenization/windows.py) instead of its first ``seq_len`` tokens: the text's logits are
+the mean of its windows' logits, z(x) = (1/k) Σ_j z(window_j), in training, validation and
+(the saved config says so) in ``bm.classify`` / ``bigmodel eval`` afterwards.
+
 Recipe::
 
     [task]
@@ -49,6 +54,7 @@ from ..data.tables import (
 from ..errors import BigModelError
 from ..models.families import family_maps, family_of
 from ..nn.lora import DEFAULT_MODULES_TO_SAVE, DEFAULT_TARGETS
+from ..tokenization.windows import check_long_texts, mean_over_windows, pad_rows, text_windows
 from .objectives import Objective, register_objective
 from .pretrained_finetuning import (
     build_head_model,
@@ -73,6 +79,7 @@ class ClassificationOptions:
     early_stopping_patience: int = 0  # evaluations without improvement; 0 = off
     early_stopping_metric: str = "accuracy"  # accuracy | loss
     max_minutes: float = 0.0  # end training after this much wall time (0 = no limit)
+    long_texts: str = "truncate"  # truncate | windows: how a text longer than seq_len is read
     lora: bool = False
     lora_rank: int = 8
     lora_alpha: float = 16.0
@@ -83,45 +90,52 @@ class ClassificationOptions:
 
 
 class TokenizedTexts:
-    """Labelled texts tokenized once: item i = (ids, token_type_ids or None, class id)."""
+    """Labelled texts tokenized once: item i = (windows' ids, their token_type_ids or None,
+    class id); one window per text unless ``windows`` (then as many as cover a long text)."""
 
-    def __init__(self, table: LabelledTexts, label2id: dict[str, int], tokenizer: Any, max_length: int) -> None:
+    def __init__(self, table: LabelledTexts, label2id: dict[str, int], tokenizer: Any, max_length: int,
+                 windows: bool = False) -> None:
         assert table.labels is not None
+        self.labels = [label2id[y] for y in table.labels]
+        self.ids: list[list[list[int]]]
+        self.type_ids: list[list[list[int]]] | None
+        if windows and table.text_pairs is None:
+            cut = text_windows(tokenizer, table.texts, max_length)
+            self.ids = [[] for _ in table.texts]
+            self.type_ids = [[] for _ in table.texts]
+            for w, owner in enumerate(cut.owner):
+                self.ids[owner].append(cut.input_ids[w])
+                self.type_ids[owner].append(cut.token_type_ids[w])
+            return
         enc = tokenizer(table.texts, table.text_pairs, padding=False, truncation=True, max_length=max_length,
                         return_tensors=None)
-        self.ids: list[list[int]] = enc["input_ids"]
-        self.type_ids: list[list[int]] | None = enc.get("token_type_ids")
-        self.labels = [label2id[y] for y in table.labels]
+        self.ids = [[row] for row in enc["input_ids"]]
+        types = enc.get("token_type_ids")
+        self.type_ids = None if types is None else [[row] for row in types]
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __getitem__(self, i: int) -> tuple[list[int], list[int] | None, int]:
+    def __getitem__(self, i: int) -> tuple[list[list[int]], list[list[int]] | None, int]:
         return self.ids[i], self.type_ids[i] if self.type_ids is not None else None, self.labels[i]
 
 
 class ClassificationCollator:
-    """Right-pads a list of (ids, type_ids, label) into input_ids, attention_mask,
-    token_type_ids (B, T) and labels (B,)."""
+    """Right-pads a list of (windows' ids, type_ids, label) into input_ids, attention_mask,
+    token_type_ids (W, T) and labels (B,); ``window_owner`` (W,) when a text has several."""
 
     def __init__(self, pad_token_id: int) -> None:
         self.pad_token_id = pad_token_id
 
-    def __call__(self, items: list[tuple[list[int], list[int] | None, int]],
+    def __call__(self, items: list[tuple[list[list[int]], list[list[int]] | None, int]],
                  rng: np.random.Generator | None = None) -> dict[str, Tensor]:
-        width = max(len(ids) for ids, _, _ in items)
-        ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(items), width), dtype=torch.long)
-        types = torch.zeros((len(items), width), dtype=torch.long)
-        for row, (token_ids, type_ids, _) in enumerate(items):
-            ids[row, : len(token_ids)] = torch.tensor(token_ids)
-            mask[row, : len(token_ids)] = 1
-            if type_ids is not None:
-                types[row, : len(type_ids)] = torch.tensor(type_ids)
-        batch = {"input_ids": ids, "attention_mask": mask,
-                 "labels": torch.tensor([label for _, _, label in items], dtype=torch.long)}
-        if items[0][1] is not None:
-            batch["token_type_ids"] = types
+        rows = [window for windows, _, _ in items for window in windows]
+        types = None if items[0][1] is None else [t for _, type_rows, _ in items for t in type_rows or []]
+        batch = pad_rows(rows, types, self.pad_token_id)
+        batch["labels"] = torch.tensor([label for _, _, label in items], dtype=torch.long)
+        if len(rows) > len(items):
+            batch["window_owner"] = torch.tensor([i for i, (windows, _, _) in enumerate(items) for _ in windows],
+                                                 dtype=torch.long)
         return batch
 
 
@@ -271,6 +285,7 @@ class TextClassification(Objective):
         if o.early_stopping_patience < 0 or o.max_train_examples < 0 or o.max_minutes < 0:
             raise BigModelError("config task.early_stopping_patience, task.max_train_examples and "
                                 "task.max_minutes must be >= 0")
+        check_long_texts(o.long_texts, "config task.long_texts")
         if not config.model.pretrained:
             raise BigModelError('config model.pretrained is empty: name the model to fine-tune, e.g. "all-minilm-l6-v2"')
         if not config.data.path:
@@ -319,6 +334,11 @@ class TextClassification(Objective):
         model = build_classifier(self.config.model.pretrained, self.config.model.architecture,
                                  self.data.id2label, self._pad_id())
         check_context(self.config, model)
+        if hasattr(model.config, "long_texts"):
+            model.config.long_texts = o.long_texts
+        elif o.long_texts != "truncate":
+            raise BigModelError(f"config task.long_texts = {o.long_texts!r}: a {model.architecture} has no "
+                                f"long_texts setting to save; use a BERT classifier or \"truncate\"")
         if o.lora:
             from ..nn.lora import apply_lora
 
@@ -336,7 +356,8 @@ class TextClassification(Objective):
         directory = Path(directory)
         save_adapter(model, directory, base_model=self.config.model.pretrained,
                      extra={"architecture": model.architecture, "id2label": model.config.id2label,
-                            "pad_token_id": getattr(model.config, "pad_token_id", None)})
+                            "pad_token_id": getattr(model.config, "pad_token_id", None),
+                            "long_texts": self.options.long_texts})
         if self.options.lora_merged_copy:
             merged = type(model)(model.config)
             merged.load_state_dict(merged_state_dict(model))
@@ -351,8 +372,9 @@ class TextClassification(Objective):
         seq_len = self.config.data.seq_len
         label2id = self.data.label2id
         self._collator = ClassificationCollator(self._pad_id())
-        train = TokenizedTexts(self.data.train, label2id, self.tokenizer, seq_len)
-        validation = TokenizedTexts(self.data.validation, label2id, self.tokenizer, seq_len)
+        windows = self.options.long_texts == "windows"
+        train = TokenizedTexts(self.data.train, label2id, self.tokenizer, seq_len, windows)
+        validation = TokenizedTexts(self.data.validation, label2id, self.tokenizer, seq_len, windows)
         return train, validation
 
     def collate(self, items: list[Any], rng: np.random.Generator) -> dict[str, Tensor]:
@@ -360,11 +382,13 @@ class TextClassification(Objective):
 
     def loss(self, model: Any, batch: dict[str, Tensor]) -> tuple[Tensor, dict[str, float]]:
         labels = batch["labels"]
-        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        inputs = {k: v for k, v in batch.items() if k not in ("labels", "window_owner")}
         family = family_of(model)
         if "token_type_ids" in inputs and family is not None and not family.reads_token_type_ids:
             inputs.pop("token_type_ids")
         logits = model(**inputs).logits.float()
+        if "window_owner" in batch:
+            logits = mean_over_windows(logits, batch["window_owner"], len(labels))
         weight = self.class_weight.to(logits.device) if self.class_weight is not None else None
         loss = F.cross_entropy(logits, labels, weight=weight)
         with torch.no_grad():
