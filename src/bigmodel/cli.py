@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import sys
+from typing import Any
 
 from .errors import BigModelError
 
@@ -40,6 +41,16 @@ COMMAND_MODULES = [
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
         self.exit(2, f"error: {self.prog}: {message}\n")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        # argparse fills a nargs="*" positional once, so words of it after a flag are left over;
+        # a verb's claim_extra_words(args, left_over, all_words) takes back its own (train's
+        # key=value) and returns the rest.
+        namespace, extras = super().parse_known_args(args, namespace)
+        claim = getattr(namespace, "claim_extra_words", None)
+        if claim is not None and extras:
+            extras = claim(namespace, extras, list(sys.argv[1:] if args is None else args))
+        return namespace, extras
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -69,6 +69,9 @@ def test_tokenizer_prepare_train_end_to_end(tmp_path: Path, capsys: pytest.Captu
     (["--resume", "{tmp}", "train.lr=1e-3"], "{tmp}", ["train.lr=1e-3"]),
     (["train.max_steps=9", "--resume", "train.lr=1e-3"], True, ["train.max_steps=9", "train.lr=1e-3"]),
     (["--resume", "run.x=1", "train.lr=1e-3"], "run.x=1", ["train.lr=1e-3"]),  # a folder of that name
+    (["--device", "cpu", "train.lr=1e-3"], None, ["train.lr=1e-3"]),
+    (["train.lr=1", "--json", "train.lr=2", "--resume", "train.lr=3", "--device", "cpu", "train.lr=4"], True,
+     ["train.lr=1", "train.lr=2", "train.lr=3", "train.lr=4"]),  # as typed: the last one wins
 ])
 def test_overrides_after_resume_are_overrides(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, words: list[str],
                                               resume: object, overrides: list[str]) -> None:
@@ -79,6 +82,13 @@ def test_overrides_after_resume_are_overrides(tmp_path: Path, monkeypatch: pytes
     assert args.config == "r.toml"
     assert args.resume == (resume.format(tmp=tmp_path) if isinstance(resume, str) else resume)
     assert args.overrides == overrides
+
+
+def test_an_unknown_flag_after_the_overrides_is_still_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["train", "r.toml", "--json", "train.lr=1", "--lr", "2"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == "error: bigmodel: unrecognized arguments: --lr 2\n"
 
 
 @pytest.mark.parametrize(("argv", "message"), [

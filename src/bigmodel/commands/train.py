@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
                              "cpu); overrides the recipe's train.device (default: cpu). Under torchrun each "
                              "process takes the GPU of its LOCAL_RANK (nccl), or the CPU (gloo)")
     parser.add_argument("--json", action="store_true", help="print the final figures as JSON")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, claim_extra_words=claim_overrides)
 
 
 # section.key=value, as training/config.py's apply_overrides reads it
@@ -47,6 +47,14 @@ def resume_folder_given(value: str) -> bool:
     """Whether the word after --resume is its DIR (or `require`) rather than the first
     override: a key=value word is an override unless a folder of that name exists."""
     return value == "require" or not _OVERRIDE.match(value) or Path(value).is_dir()
+
+
+def claim_overrides(args: argparse.Namespace, left_over: list[str], words: list[str]) -> list[str]:
+    """key=value words argparse left over (they came after a flag) join the overrides, all in
+    the order typed (a later value of a key wins); the rest stay unrecognized."""
+    overrides = {*(args.overrides or []), *(w for w in left_over if _OVERRIDE.match(w))}
+    args.overrides = [w for w in words if w in overrides]
+    return [w for w in left_over if not _OVERRIDE.match(w)]
 
 
 class _ResumeAction(argparse.Action):
