@@ -85,6 +85,7 @@ CASES: list[tuple[str, str, bytes]] = [
     ("classify an empty text in a list", "/v1/classify", json.dumps({"text": ["ok", ""]}).encode()),
     ("classify too many texts", "/v1/classify", json.dumps({"text": ["a"] * 2049}).encode()),
     ("classify a number", "/v1/classify", json.dumps({"text": 5}).encode()),
+    ("classify with an unknown long_texts", "/v1/classify", json.dumps({"text": "ok", "long_texts": "all"}).encode()),
     ("classify top_k zero", "/v1/classify", json.dumps({"text": "ok", "top_k": 0}).encode()),
 ]
 

@@ -8,6 +8,7 @@ import random
 import pytest
 import torch
 
+from bigmodel.cli import main
 from bigmodel.errors import BigModelError
 from bigmodel.models.bert import BertConfig, BertModel
 from bigmodel.tasks.text_classification import classify, load_classifier, predict_logits
@@ -124,3 +125,17 @@ def test_bad_long_texts_values_are_one_clear_error(setup, windowed, tmp_path) ->
         finetune(_recipe(base, data, tmp_path / "bad", "sliding"))
     with pytest.raises(BigModelError, match="long_texts must be one of truncate, windows, got 'all'"):
         classify("it is good", windowed, long_texts="all")
+
+
+def test_cli_classify_and_eval_take_long_texts(setup, windowed, capsys) -> None:
+    _, data = setup
+    text = " ".join(["the"] * 20 + ["lovely"])
+    assert main(["classify", text, "--model", str(windowed), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["label"] == "pos"
+    assert main(["classify", text, "--model", str(windowed), "--long-texts", "truncate", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--model", str(windowed), "--data", str(data / "test.csv"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["long_texts"] == "windows" and report["accuracy"] >= 0.9
+    with pytest.raises(SystemExit):
+        main(["classify", text, "--model", str(windowed), "--long-texts", "all"])

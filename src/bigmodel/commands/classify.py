@@ -25,6 +25,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-k", "--top-k", type=positive_int, help="show only the k most likely labels")
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--max-length", type=positive_int, help="truncate texts to this many tokens")
+    parser.add_argument("--long-texts", choices=("truncate", "windows"),
+                        help="a text longer than the model's context: truncate it, or read it as windows "
+                             "(mean logits); default: as the model was fine-tuned")
     parser.add_argument("--json", action="store_true", help="print a JSON list of {text, label, score, probabilities}")
     add_device_argument(parser)
     parser.set_defaults(func=run)
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     texts = texts_from_arguments(args.texts, args.file, skip_empty=True)
     results = classify(texts, args.model, top_k=args.top_k, batch_size=args.batch_size,
-                       max_length=args.max_length, progress=len(texts) > 64)
+                       max_length=args.max_length, long_texts=args.long_texts, progress=len(texts) > 64)
     if args.json:
         print_json([{"text": t} | r for t, r in zip(texts, results, strict=True)])
         return 0

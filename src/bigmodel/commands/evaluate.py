@@ -27,6 +27,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--skip-empty", action="store_true", help="drop rows with an empty text instead of refusing")
     parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--max-length", type=positive_int, help="truncate texts to this many tokens")
+    parser.add_argument("--long-texts", choices=("truncate", "windows"),
+                        help="a text longer than the model's context: truncate it, or read it as windows "
+                             "(mean logits); default: as the model was fine-tuned")
     parser.add_argument("--plot", type=output_file, help="write the confusion matrix as a PNG here")
     parser.add_argument("--window", type=positive_int, help="perplexity: tokens per window (default: the context)")
     parser.add_argument("--stride", type=positive_int, help="perplexity: step between windows (default: window/2)")
@@ -61,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     report = evaluate_classifier(args.model, args.data, text_column=args.text_column, label_column=args.label_column,
                                  text_pair_column=args.text_pair_column, skip_empty=args.skip_empty,
-                                 batch_size=args.batch_size, max_length=args.max_length, plot=args.plot,
-                                 progress=True)
+                                 batch_size=args.batch_size, max_length=args.max_length,
+                                 long_texts=args.long_texts, plot=args.plot, progress=True)
     if args.json:
         print_json(report)
     else:

@@ -220,6 +220,7 @@ class ClassifyRequest(_Request):
     model: str | None = None
     text: NonEmpty | list[NonEmpty]
     top_k: int | None = Field(default=None, ge=1)
+    long_texts: Literal["truncate", "windows"] | None = None
 
     @field_validator("text")
     @classmethod

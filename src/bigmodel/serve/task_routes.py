@@ -129,7 +129,7 @@ async def classify_endpoint(request: Request) -> JSONResponse:
         from ..tasks.text_classification import classify
 
         kwargs = {"top_k": req.top_k} if req.top_k is not None else {}
-        return classify(req.text, m.model, tokenizer=m.tokenizer, **kwargs)
+        return classify(req.text, m.model, tokenizer=m.tokenizer, long_texts=req.long_texts, **kwargs)
 
     result = await asyncio.to_thread(work)
     return JSONResponse({"model": m.id, "result": result})
