@@ -8,37 +8,31 @@ channel (symmetric, per row of W (out, in)):
     y = x Wᵀ + b ≈ (x qᵀ) · s + b     (activations stay in float: "weight-only")
 
 cuts the bytes read per token 4× against fp32 and 2× against bf16, at an error of at most
-s_o / 2 per weight. The matmul is torch's ``_weight_int8pack_mm`` (int8 weights converted
-inside the kernel, never materialized in float) when this torch has it, else a
-dequantize-then-matmul fallback. With fp32 activations on a CPU with native bf16 (AVX-512
-BF16 / AMX) the kernel is fed bf16 activations and its result is returned as fp32: the
-kernel's fp32 path is 4.6x slower at one row and 9x at eight (measured on GPT-2's MLP
-shapes), and rounding x to bf16 (8 significant bits) adds less error than the int8 weights
-(at most s_o / 2 per weight) already do. Greedy decoding of 128 tokens agreed with fp32 on
-all 128 either way.
+s_o / 2 per weight. Which kernel computes the product is measured on the machine, like the
+float linears' (``nn/int8_choice.py``, candidates in ``nn/int8_kernels.py``): torch's
+``_weight_int8pack_mm`` (int8 weights converted inside the kernel, fed bf16 activations for
+fp32 x on a CPU with native bf16, where its fp32 path is 4.6x slower at one row), a
+dequantize-then-matmul fallback, and bigmodel's AVX-512 VNNI kernel (``nn/int8_native.py``),
+which equals the dequantized product to float rounding and, on a 2-core Xeon with AMX, read
+GPT-2's weights at one row about twice as fast as ``_weight_int8pack_mm``. Under
+``torch.compile``, on other devices, or with BIGMODEL_KERNEL_CACHE=off the layer runs today's
+kernel (``int8_kernels.default_kernel``).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import BigModelError
+from .nn import int8_kernels
+from .nn.int8_choice import choose
 
 __all__ = ["Int8Linear", "quantize_int8", "quantize_weight"]
 
-_HAS_INT8PACK = hasattr(torch.ops.aten, "_weight_int8pack_mm")
-
-
-def _native_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-_FP32_VIA_BF16 = _HAS_INT8PACK and _native_bf16()
+_CHOSEN_FOR = (torch.float32, torch.bfloat16)  # activation dtypes whose kernel is measured
 
 
 def quantize_weight(weight: Tensor) -> tuple[Tensor, Tensor]:
@@ -66,17 +60,37 @@ class Int8Linear(nn.Module):
         return cls(linear.weight, linear.bias, compute_dtype or linear.weight.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = x.shape
-        x2 = x.reshape(-1, self.in_features)
-        if _HAS_INT8PACK and x.device.type == "cpu":
-            compute = torch.bfloat16 if x.dtype == torch.float32 and _FP32_VIA_BF16 else x.dtype
-            scale = self.scale if self.scale.dtype == compute else self.scale.to(compute)
-            y = torch.ops.aten._weight_int8pack_mm(x2.to(compute), self.qweight, scale).to(x.dtype)
+        rows = x.numel() // self.in_features
+        x2 = x.reshape(rows, self.in_features)
+        if x.device.type != "cpu" or x.dtype not in _CHOSEN_FOR or torch.compiler.is_compiling():
+            y = self._today(x2)
         else:
-            y = F.linear(x2, self.qweight.to(x.dtype)) * self.scale.to(x.dtype)
-        if self.bias is not None:
-            y = y + self.bias
-        return y.view(*shape[:-1], self.out_features)
+            y = self._kernel(rows, x.dtype)(x2)
+        return y.view(*x.shape[:-1], self.out_features)
+
+    def _today(self, x2: Tensor) -> Tensor:
+        # what runs where no kernel is chosen: under torch.compile, off the CPU, other dtypes
+        cpu = x2.device.type == "cpu"
+        name = int8_kernels.default_kernel(self.in_features, x2.dtype) if cpu else "dequant"
+        return int8_kernels.build_kernel(name, self.qweight, self.scale, self.bias, x2.dtype)(x2)
+
+    def _kernel(self, rows: int, dtype: torch.dtype) -> int8_kernels.Kernel:
+        """The chosen kernel for this many rows of x, bound to this layer's tensors (rebuilt when
+        they are replaced or modified in place)."""
+        q, scale, bias = self.qweight, self.scale, self.bias
+        kernels = self.__dict__.setdefault("_kernels", {})
+        key = (min(rows, 65), dtype)  # rows above 64 share one bucket
+        found = kernels.get(key)
+        if (found is None or found[0] is not q or found[1] is not scale or found[2] is not bias
+                or found[3] != (q._version, scale._version)):
+            kernel = int8_kernels.build_kernel(choose(q, scale, bias, dtype, rows), q, scale, bias, dtype)
+            found = kernels[key] = (q, scale, bias, (q._version, scale._version), kernel)
+        return found[4]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_kernels", None)  # closures over this layer's tensors: rebuilt on first use
+        return state
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 weight-only"
