@@ -73,7 +73,7 @@ def _native(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torch.dtype) -
     row_sums = q.sum(dim=1, dtype=torch.int32)  # (out,): u · q = x · q + 128 Σ q
     s = scale.float().contiguous()
     b = None if bias is None else bias.float().contiguous()
-    return lambda x: int8_native.int8_linear(x, q, row_sums, s, b, NATIVE_PREFETCH)
+    return int8_native.bind_linear(q, row_sums, s, b, NATIVE_PREFETCH)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -31,6 +32,8 @@ from .int8_cpu_source import CPP_SOURCE
 
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp")
 NOTICE_ENV = "BIGMODEL_KERNEL_NOTICE"
+_DTYPES = (torch.float32, torch.bfloat16)
+Kernel = Callable[[Tensor], Tensor]
 _lock = threading.Lock()
 
 
@@ -115,20 +118,33 @@ def available() -> bool:
     return library() is not None
 
 
-def int8_linear(x: Tensor, q: Tensor, row_sums: Tensor, scale: Tensor, bias: Tensor | None,
-                prefetch: int) -> Tensor:
-    """y (rows, out) = (x qᵀ) · scale + bias, in x's dtype (fp32 or bf16), x (rows, in) on the CPU;
-    ``row_sums`` (out,) int32 = q.sum(1), ``scale`` and ``bias`` fp32, all contiguous."""
+def bind_linear(q: Tensor, row_sums: Tensor, scale: Tensor, bias: Tensor | None, prefetch: int) -> Kernel:
+    """x -> y (rows, out) = (x qᵀ) · scale + bias, in x's dtype (fp32 or bf16), x (rows, in) on
+    the CPU; ``row_sums`` (out,) int32 = q.sum(1), ``scale`` and ``bias`` fp32, all contiguous
+    and kept alive by the returned function (their addresses are looked up once, here)."""
     lib = library()
     if lib is None:
         raise RuntimeError("the native int8 kernel is not available on this machine")
-    if x.dtype not in (torch.float32, torch.bfloat16):
-        raise TypeError(f"native int8 kernel: x must be fp32 or bf16, got {x.dtype}")
-    x = x.contiguous()
-    rows, out = x.shape[0], q.shape[0]
-    y = torch.empty(rows, out, dtype=x.dtype)
-    bf16 = int(x.dtype == torch.bfloat16)
-    lib.bm_int8_linear(x.data_ptr(), bf16, rows, q.shape[1], q.data_ptr(), out, row_sums.data_ptr(),
-                       scale.data_ptr(), None if bias is None else bias.data_ptr(), y.data_ptr(), bf16,
-                       torch.get_num_threads(), prefetch)
-    return y
+    call = lib.bm_int8_linear
+    out, width = q.shape
+    pointers = (q.data_ptr(), out, row_sums.data_ptr(), scale.data_ptr(), None if bias is None else bias.data_ptr())
+    tensors = (q, row_sums, scale, bias)
+
+    def kernel(x: Tensor) -> Tensor:
+        if x.dtype not in _DTYPES or x.shape[-1] != width:
+            raise TypeError(f"native int8 kernel: x must be fp32 or bf16 (rows, {width}), got {x.dtype} {tuple(x.shape)}")
+        x = x.contiguous()
+        y = torch.empty(x.shape[0], out, dtype=x.dtype)
+        bf16 = int(x.dtype == torch.bfloat16)
+        call(x.data_ptr(), bf16, x.shape[0], width, pointers[0], out, *pointers[2:], y.data_ptr(), bf16,
+             torch.get_num_threads(), prefetch)
+        return y
+
+    kernel.tensors = tensors  # type: ignore[attr-defined]  # alive as long as the kernel
+    return kernel
+
+
+def int8_linear(x: Tensor, q: Tensor, row_sums: Tensor, scale: Tensor, bias: Tensor | None,
+                prefetch: int) -> Tensor:
+    """One call of :func:`bind_linear`'s kernel."""
+    return bind_linear(q, row_sums, scale, bias, prefetch)(x)
