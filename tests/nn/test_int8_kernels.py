@@ -85,7 +85,7 @@ def test_choice_is_measured_once_and_kept_in_the_cache_file(cache_file: Path, fa
     entries = json.loads(cache_file.read_text())["entries"]
     assert list(entries) == ["int8-linear 24x40 float32 rows 1"]
     assert set(entries["int8-linear 24x40 float32 rows 1"]["microseconds"]) == {
-        c.name for c in int8_kernels.candidates_for(40, torch.float32)}
+        c.name for c in int8_kernels.candidates_for(40, torch.float32, 1)}
     before = kernel_choice.measured["entries"]
     assert int8_choice.choose(q, scale, None, torch.float32, rows=1) == winner
     assert kernel_choice.measured["entries"] == before  # from the cache, not measured again

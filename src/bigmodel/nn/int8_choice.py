@@ -38,7 +38,7 @@ def measure(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torch.dtype, r
         reference = F.linear(x.float(), q.float() * scale.float()[:, None],
                              None if bias is None else bias.float())
         size = float(reference.abs().max()) or 1.0
-        for candidate in int8_kernels.candidates_for(q.shape[1], dtype):
+        for candidate in int8_kernels.candidates_for(q.shape[1], dtype, rows):
             try:
                 kernel = candidate.build(q, scale, bias, dtype)
                 y = kernel(x)

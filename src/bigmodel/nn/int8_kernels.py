@@ -35,6 +35,7 @@ HAS_INT8PACK = hasattr(torch.ops.aten, "_weight_int8pack_mm")
 # on a 2-core Xeon with AMX, 4-8 KiB read GPT-2's weights fastest, 1 KiB or none 1.5-2x slower.
 NATIVE_PREFETCH = 8192
 NATIVE_MAX_IN = 65536  # its int32 sums of in * 255 * 127 stay below 2³¹
+DEQUANT_MIN_ROWS = 8  # up to this many rows dequant is not a candidate (candidates_for)
 
 
 def _native_bf16() -> bool:
@@ -108,10 +109,17 @@ def default_kernel(in_features: int, dtype: torch.dtype) -> str:
     return "int8pack" if int8pack_works(in_features, dtype) else "dequant"
 
 
-def candidates_for(in_features: int, dtype: torch.dtype) -> list[Int8Candidate]:
-    """The kernels that apply to x of this dtype and width; the default one first."""
+def candidates_for(in_features: int, dtype: torch.dtype, rows: int | None = None) -> list[Int8Candidate]:
+    """The kernels that apply to x of this dtype and width (at this many rows); the default first.
+
+    ``dequant`` is not timed at 1-8 rows unless it is the default: converting the whole weight
+    to float on every call reads and writes 9 bytes a weight where the others read 1 (measured
+    10-50x slower at one row on GPT-2's shapes), and timing it would only lengthen the measurement.
+    """
     default = default_kernel(in_features, dtype)
     found = [c for c in CANDIDATES if c.applies(in_features, dtype)]
+    if rows is not None and rows <= DEQUANT_MIN_ROWS and default != "dequant":
+        found = [c for c in found if c.name != "dequant"]
     return sorted(found, key=lambda c: c.name != default)
 
 

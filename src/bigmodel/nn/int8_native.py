@@ -53,7 +53,8 @@ def _compiler_version(compiler: str) -> str:
 
 
 def build_folder() -> Path:
-    """Where built kernels are kept: the user's cache folder, else a temporary one."""
+    """Where built kernels are kept: the user's cache folder, else a new private temporary one
+    (never a shared, guessable path: a library found there is loaded into the process)."""
     base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
     folder = Path(base).expanduser() / "bigmodel" / "native"
     try:
@@ -62,7 +63,7 @@ def build_folder() -> Path:
             return folder
     except OSError:
         pass
-    return Path(tempfile.gettempdir()) / f"bigmodel-native-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    return Path(tempfile.mkdtemp(prefix="bigmodel-native-"))
 
 
 def _build(compiler: str, target: Path) -> bool:
@@ -83,6 +84,9 @@ def _build(compiler: str, target: Path) -> bool:
         atomic_write(target, compile_to)
     except (OSError, subprocess.SubprocessError):
         return False
+    for old in target.parent.glob("int8-*"):  # earlier versions of the kernel (or compilers)
+        if old.stem != target.stem and old.suffix in (".so", ".cpp"):
+            old.unlink(missing_ok=True)
     return True
 
 
@@ -101,8 +105,13 @@ def library() -> ctypes.CDLL | None:
             return None
         try:
             lib = ctypes.CDLL(str(target))
-        except OSError:
-            return None
+        except OSError:  # unreadable or damaged: built afresh once
+            if not _build(compiler, target):
+                return None
+            try:
+                lib = ctypes.CDLL(str(target))
+            except OSError:
+                return None
     if not lib.bm_int8_supported():
         return None
     lib.bm_int8_linear.restype = None
