@@ -2,9 +2,11 @@
 
 The same mechanism as the float linears' (``nn/kernel_choice.py``): for one (out x in, bias,
 activation dtype, row bucket) every candidate of ``nn/int8_kernels.py`` that applies is timed on
-the int8 weight itself and copies of it (cold, from memory, as in decoding), the winner is kept
-in the same kernel cache file (per CPU model, torch version and thread count) under an
-``int8-linear`` entry, and the first measurement in a process is announced the same way. A
+the int8 weight itself and copies of it (cold, from memory, as in decoding), in interleaved
+rounds (each candidate once per round, so that load from other processes falls on all of them
+alike), and the median of each is compared. The winner is kept in the same kernel cache file
+(per CPU model, torch version and thread count) under an ``int8-linear`` entry, and the first
+measurement in a process is announced the same way. A
 candidate whose result differs from the dequantized reference x (q · s)ᵀ + b beyond float
 tolerance (bf16's for a kernel that rounds x to bf16), or that raises, is out; one that beats
 today's kernel (``int8_kernels.default_kernel``) by less than ``kernel_choice.MARGIN`` loses to it.
@@ -12,6 +14,7 @@ today's kernel (``int8_kernels.default_kernel``) by less than ``kernel_choice.MA
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -28,30 +31,64 @@ def entry_name(out_features: int, in_features: int, has_bias: bool, dtype: torch
     return f"{operation} {out_features}x{in_features} {str(dtype).removeprefix('torch.')} rows {bucket}"
 
 
+# Timed rounds: every candidate once per round, in turn, so that load from other processes
+# (a busy core, a burst of memory traffic) falls on all of them alike; the median per candidate.
+ROUNDS = 11
+MIN_ROUNDS = 3
+BUDGET_S = 0.1  # rounds stop after this much in all (after at least MIN_ROUNDS of them)
+
+
+def _interleaved_medians(kernels: dict[str, list[int8_kernels.Kernel]], x: Tensor) -> dict[str, float]:
+    for copies in kernels.values():
+        for kernel in copies:
+            kernel(x)  # warm-up: first-call allocations, packing, library dispatch
+    times: dict[str, list[float]] = {name: [] for name in kernels}
+    spent, rounds = 0.0, 0
+    while rounds < ROUNDS and (rounds < MIN_ROUNDS or spent < BUDGET_S):
+        for name, copies in kernels.items():
+            kernel = copies[rounds % len(copies)]  # a copy not read lately: from memory
+            start = kernel_choice.timer()
+            kernel(x)
+            elapsed = kernel_choice.timer() - start
+            times[name].append(elapsed)
+            spent += elapsed
+        rounds += 1
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def _agreeing_kernels(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torch.dtype,
+                      x: Tensor) -> dict[str, list[int8_kernels.Kernel]]:
+    """name -> the candidate bound to q and to each cold copy of it, for every applicable
+    candidate whose result equals the dequantized reference within float tolerance."""
+    reference = F.linear(x.float(), q.float() * scale.float()[:, None], None if bias is None else bias.float())
+    size = float(reference.abs().max()) or 1.0
+    copies = kernel_choice._cold_copies(q)
+    found: dict[str, list[int8_kernels.Kernel]] = {}
+    for candidate in int8_kernels.candidates_for(q.shape[1], dtype, x.shape[0]):
+        try:
+            kernel = candidate.build(q, scale, bias, dtype)
+            y = kernel(x)
+            if y.shape != reference.shape or y.dtype != dtype:
+                continue
+            precision = torch.bfloat16 if candidate.bf16_activations else dtype
+            if float((y.float() - reference).abs().max()) > kernel_choice._tolerance(precision) * size:
+                continue
+            found[candidate.name] = [kernel, *(candidate.build(copy, scale, bias, dtype) for copy in copies[1:])]
+        except (RuntimeError, TypeError, ValueError, AssertionError, OSError):
+            continue  # not built for this CPU, dtype or shape
+    return found
+
+
 def measure(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torch.dtype, rows: int) -> dict[str, float]:
     """Median seconds per call of every applicable candidate that agrees with the reference."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(rows, q.shape[1], generator=generator).to(dtype)
-    copies = kernel_choice._cold_copies(q)
-    seconds: dict[str, float] = {}
     with torch.inference_mode():
-        reference = F.linear(x.float(), q.float() * scale.float()[:, None],
-                             None if bias is None else bias.float())
-        size = float(reference.abs().max()) or 1.0
-        for candidate in int8_kernels.candidates_for(q.shape[1], dtype, rows):
-            try:
-                kernel = candidate.build(q, scale, bias, dtype)
-                y = kernel(x)
-                if y.shape != reference.shape or y.dtype != dtype:
-                    continue
-                precision = torch.bfloat16 if candidate.bf16_activations else dtype
-                if float((y.float() - reference).abs().max()) > kernel_choice._tolerance(precision) * size:
-                    continue
-                others = [candidate.build(copy, scale, bias, dtype) for copy in copies[1:]]
-                seconds[candidate.name] = kernel_choice._median_seconds([kernel, *others], x)
-            except (RuntimeError, TypeError, ValueError, AssertionError, OSError):
-                continue  # not built for this CPU, dtype or shape
-    return seconds
+        kernels = _agreeing_kernels(q, scale, bias, dtype, x)
+        try:
+            return _interleaved_medians(kernels, x)
+        except (RuntimeError, TypeError, ValueError, OSError):
+            return {}
 
 
 def fastest(seconds: dict[str, float], in_features: int, dtype: torch.dtype) -> str:
