@@ -59,6 +59,7 @@ from .objectives import Objective, register_objective
 from .pretrained_finetuning import (
     build_head_model,
     check_context,
+    check_finetuning_sources,
     pretrained_tokenizer,
     read_pretrained,
 )
@@ -286,10 +287,8 @@ class TextClassification(Objective):
             raise BigModelError("config task.early_stopping_patience, task.max_train_examples and "
                                 "task.max_minutes must be >= 0")
         check_long_texts(o.long_texts, "config task.long_texts")
-        if not config.model.pretrained:
-            raise BigModelError('config model.pretrained is empty: name the model to fine-tune, e.g. "all-minilm-l6-v2"')
-        if not config.data.path:
-            raise BigModelError("config data.path is empty: point it at a labelled .csv / .tsv / .jsonl file")
+        check_finetuning_sources(config, "a labelled .csv / .tsv / .jsonl file", model="the model",
+                                 example="all-minilm-l6-v2")
         self.data: ClassificationData = load_classification_data(
             config.data.path, config.data.validation_path or None, validation_fraction=o.validation_fraction,
             seed=o.split_seed, text_column=o.text_column, label_column=o.label_column,
