@@ -21,6 +21,7 @@ kernel (``int8_kernels.default_kernel``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -86,6 +87,25 @@ class Int8Linear(nn.Module):
             kernel = int8_kernels.build_kernel(choose(q, scale, bias, dtype, rows), q, scale, bias, dtype)
             found = kernels[key] = (q, scale, bias, (q._version, scale._version), kernel)
         return found[4]
+
+    def inference_function(self) -> Callable[[Tensor], Tensor]:
+        """x -> self(x) without the module call and the per-call lookups, for one generation
+        (``nn/fast_linear.py``'s ``inference_linear`` asks for it): each row bucket's kernel is
+        looked up once, so weights changed meanwhile need a new function."""
+        kernels: dict[tuple[int, torch.dtype], int8_kernels.Kernel] = {}
+        in_features, out_features = self.in_features, self.out_features
+
+        def linear(x: Tensor) -> Tensor:
+            if x.device.type != "cpu" or x.dtype not in _CHOSEN_FOR or torch.compiler.is_compiling():
+                return self(x)
+            rows = x.numel() // in_features
+            slot = (min(rows, 65), x.dtype)
+            kernel = kernels.get(slot)
+            if kernel is None:
+                kernel = kernels[slot] = self._kernel(rows, x.dtype)
+            return kernel(x.reshape(rows, in_features)).view(*x.shape[:-1], out_features)
+
+        return linear
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()

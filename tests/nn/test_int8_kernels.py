@@ -149,3 +149,14 @@ def test_layer_follows_its_weights_and_survives_copying(cache_file: Path, fake_t
         assert torch.allclose(pickle.loads(pickle.dumps(layer))(x), before)
         layer.qweight.zero_()  # modified in place: the kernel is rebuilt, not stale
         assert torch.allclose(layer(x), layer.bias.expand(1, 8))
+
+
+def test_inference_function_equals_the_layer(cache_file: Path, fake_timer: None) -> None:
+    from bigmodel.nn.fast_linear import inference_linear
+
+    layer = Int8Linear.from_linear(torch.nn.Linear(32, 12))
+    fast = inference_linear(layer)  # what the fused decoding path calls
+    assert fast is not layer
+    with torch.inference_mode():
+        for x in (torch.randn(1, 1, 32), torch.randn(2, 5, 32), torch.randn(3, 32).bfloat16()):
+            torch.testing.assert_close(fast(x), layer(x))

@@ -32,10 +32,12 @@ def inference_linear(module: nn.Module) -> Callable[[Tensor], Tensor] | Any:
     """A function x -> module(x) for an ``nn.Linear``, fast when no gradient is needed
     (under ``torch.no_grad``/``inference_mode``); with autograd on it is plain ``F.linear``.
 
-    Other modules (e.g. ``Int8Linear``) are returned as they are.
+    A module with its own ``inference_function()`` (``Int8Linear``) gives that function; other
+    modules are returned as they are.
     """
     if type(module) is not nn.Linear:
-        return module
+        own = getattr(module, "inference_function", None)
+        return own() if callable(own) else module
     weight, bias = module.weight, module.bias
     on_cpu = weight.device.type == "cpu"
     kernels: dict[int, Kernel] = {}  # rows (all above 64 share one slot) -> its bucket's kernel

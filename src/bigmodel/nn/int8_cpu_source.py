@@ -191,5 +191,20 @@ BM_AVX512 void bm_int8_linear(const void* x, int x_bf16, int64_t rows, int64_t i
   }
 }
 
+// The weight's side of a call, bound once (fewer arguments to convert per call from Python).
+struct BmInt8Weights {
+  const int8_t* q;
+  int64_t out;
+  int64_t in;
+  const int32_t* wsum;
+  const float* s;
+  const float* b;
+  int64_t prefetch;
+};
+
+void bm_int8_linear_bound(const BmInt8Weights* w, const void* x, int bf16, int64_t rows, void* y, int threads) {
+  bm_int8_linear(x, bf16, rows, w->in, w->q, w->out, w->wsum, w->s, w->b, y, bf16, threads, w->prefetch);
+}
+
 }  // extern "C"
 """

@@ -114,13 +114,18 @@ def library() -> ctypes.CDLL | None:
                 return None
     if not lib.bm_int8_supported():
         return None
-    lib.bm_int8_linear.restype = None
-    lib.bm_int8_linear.argtypes = [
-        ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64,
-        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-        ctypes.c_int64,
-    ]
+    lib.bm_int8_linear_bound.restype = None
+    lib.bm_int8_linear_bound.argtypes = [ctypes.POINTER(_Weights), ctypes.c_void_p, ctypes.c_int, ctypes.c_int64,
+                                         ctypes.c_void_p, ctypes.c_int]
     return lib
+
+
+class _Weights(ctypes.Structure):
+    """The C side's ``BmInt8Weights``: one weight's pointers and sizes, bound once."""
+
+    _fields_ = [("q", ctypes.c_void_p), ("out", ctypes.c_int64), ("in_", ctypes.c_int64),
+                ("wsum", ctypes.c_void_p), ("s", ctypes.c_void_p), ("b", ctypes.c_void_p),
+                ("prefetch", ctypes.c_int64)]
 
 
 def available() -> bool:
@@ -134,9 +139,10 @@ def bind_linear(q: Tensor, row_sums: Tensor, scale: Tensor, bias: Tensor | None,
     lib = library()
     if lib is None:
         raise RuntimeError("the native int8 kernel is not available on this machine")
-    call = lib.bm_int8_linear
+    call = lib.bm_int8_linear_bound
     out, width = q.shape
-    pointers = (q.data_ptr(), out, row_sums.data_ptr(), scale.data_ptr(), None if bias is None else bias.data_ptr())
+    weights = ctypes.pointer(_Weights(q.data_ptr(), out, width, row_sums.data_ptr(), scale.data_ptr(),
+                                      None if bias is None else bias.data_ptr(), prefetch))
     tensors = (q, row_sums, scale, bias)
 
     def kernel(x: Tensor) -> Tensor:
@@ -144,9 +150,7 @@ def bind_linear(q: Tensor, row_sums: Tensor, scale: Tensor, bias: Tensor | None,
             raise TypeError(f"native int8 kernel: x must be fp32 or bf16 (rows, {width}), got {x.dtype} {tuple(x.shape)}")
         x = x.contiguous()
         y = torch.empty(x.shape[0], out, dtype=x.dtype)
-        bf16 = int(x.dtype == torch.bfloat16)
-        call(x.data_ptr(), bf16, x.shape[0], width, pointers[0], out, *pointers[2:], y.data_ptr(), bf16,
-             torch.get_num_threads(), prefetch)
+        call(weights, x.data_ptr(), x.dtype == torch.bfloat16, x.shape[0], y.data_ptr(), torch.get_num_threads())
         return y
 
     kernel.tensors = tensors  # type: ignore[attr-defined]  # alive as long as the kernel
