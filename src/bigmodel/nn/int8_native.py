@@ -3,7 +3,7 @@
 The C++ is compiled with the system's C++ compiler (``$CXX``, else ``c++`` / ``g++`` /
 ``clang++``) into ``<cache>/bigmodel/native/int8-<hash>.so``, where the hash covers the source,
 the flags and the compiler's version, so an edited kernel or another compiler builds afresh. It
-uses no torch headers (a build takes about a second) and is called through ctypes with the
+uses no torch headers (a build takes about 2 s) and is called through ctypes with the
 tensors' data pointers. The file is written to a temporary name and renamed (a killed build
 leaves no half-written library), and when it cannot be built (no compiler, not x86-64, a CPU
 without AVX-512 VNNI) the kernel is simply unavailable: the int8 layers keep torch's kernels.
@@ -28,10 +28,10 @@ import torch
 from torch import Tensor
 
 from ..fileio import atomic_write
+from . import kernel_choice
 from .int8_cpu_source import CPP_SOURCE
 
 FLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-fopenmp")
-NOTICE_ENV = "BIGMODEL_KERNEL_NOTICE"
 _DTYPES = (torch.float32, torch.bfloat16)
 Kernel = Callable[[Tensor], Tensor]
 _lock = threading.Lock()
@@ -66,22 +66,23 @@ def build_folder() -> Path:
     return Path(tempfile.mkdtemp(prefix="bigmodel-native-"))
 
 
+def _compile(compiler: str, source: Path, target: str) -> None:
+    for flags in (FLAGS, tuple(f for f in FLAGS if f != "-fopenmp")):  # no OpenMP: one thread
+        done = subprocess.run([compiler, *flags, str(source), "-o", target], capture_output=True,
+                              text=True, timeout=300)
+        if done.returncode == 0:
+            return
+    raise OSError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "compiler failed")
+
+
 def _build(compiler: str, target: Path) -> bool:
-    source = target.with_suffix(".cpp")
-    atomic_write(source, lambda p: Path(p).write_text(CPP_SOURCE, encoding="utf-8"))
-
-    def compile_to(tmp: str) -> None:
-        for flags in (FLAGS, tuple(f for f in FLAGS if f != "-fopenmp")):  # no OpenMP: one thread
-            done = subprocess.run([compiler, *flags, str(source), "-o", tmp], capture_output=True,
-                                  text=True, timeout=300)
-            if done.returncode == 0:
-                return
-        raise OSError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "compiler failed")
-
-    if os.environ.get(NOTICE_ENV, "") not in ("", "0"):
+    """Compile the kernel into ``target`` (atomically); False when that fails."""
+    if kernel_choice._notices_on():
         print(f"bigmodel: building the int8 CPU kernel (once; kept in {target.parent})", file=sys.stderr, flush=True)
+    source = target.with_suffix(".cpp")
     try:
-        atomic_write(target, compile_to)
+        atomic_write(source, lambda p: Path(p).write_text(CPP_SOURCE, encoding="utf-8"))
+        atomic_write(target, lambda tmp: _compile(compiler, source, tmp))
     except (OSError, subprocess.SubprocessError):
         return False
     for old in target.parent.glob("int8-*"):  # earlier versions of the kernel (or compilers)
