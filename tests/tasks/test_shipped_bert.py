@@ -55,6 +55,20 @@ def test_tiny_bert_zh_sentiment_classifies_obvious_reviews() -> None:
     assert good["label"] == "pos" and bad["label"] == "neg"
 
 
+def test_tiny_bert_zh_sentiment_reads_a_long_review_whole() -> None:
+    _shipped("tiny-bert-zh-sentiment")
+    assert bm.load("tiny-bert-zh-sentiment").config.long_texts == "windows"
+    # 126 characters of neutral description, then the verdict: past the first 126 characters.
+    opening = "我是上个月在网上下单买的这款手机，快递第三天送到，包装盒里有充电器、数据线和说明书。" * 3
+    bad = opening + "用了一周，质量太差了，经常死机，非常失望，不会再买"
+    good = opening + "用了一周，非常好用，速度很快，非常满意，推荐购买"
+    assert len(opening) >= 126
+    assert [r["label"] for r in bm.classify([bad, good], model="tiny-bert-zh-sentiment")] == ["neg", "pos"]
+    # Truncated, both are the same 126 characters: the verdict is lost.
+    cut = bm.classify([bad, good], model="tiny-bert-zh-sentiment", long_texts="truncate")
+    assert abs(cut[0]["probabilities"]["pos"] - cut[1]["probabilities"]["pos"]) < 1e-3
+
+
 def test_probe_script_counts_hits() -> None:
     _shipped("tiny-bert-en")
     spec = importlib.util.spec_from_file_location("fill_mask_probes", ROOT / "benchmarks" / "fill_mask_probes.py")
