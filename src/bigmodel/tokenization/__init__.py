@@ -13,6 +13,7 @@ special tokens in one place, and gives the batch call the transformers names
     loading.py         load_tokenizer: a preset, a folder, a tokenizer.json or a model's name
     saving.py          save_pretrained's folder (the files transformers reads)
     vocab_training.py  train_tokenizer: BPE or WordPiece from text files
+    windows.py         a text longer than the context as windows that cover all of it
 """
 
 from __future__ import annotations
