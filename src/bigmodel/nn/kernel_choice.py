@@ -7,7 +7,9 @@ timed calls (at least ``MIN_REPS``, fewer once ``BUDGET_S`` is spent), median. A
 whose result differs from ``F.linear`` beyond float tolerance, or that raises, is out; one
 that beats ``F.linear`` by less than ``MARGIN`` loses to it. The winner is kept in the kernel
 cache (``nn/kernel_cache.py``) so the measurement happens once per machine, torch version and
-thread count; ``bigmodel tune`` makes it ahead of time for a model's shapes.
+thread count; ``bigmodel tune`` makes it ahead of time for a model's shapes. An entry is
+measured again when its winner is not offered now (unknown, or unavailable on this machine) or
+a kernel offered now was not among the candidates it measured (one added since).
 
 The first measurement in a process is announced on one stderr line when notices are on: the
 CLI turns them on (BIGMODEL_KERNEL_NOTICE=1); library use stays quiet unless that variable is
@@ -160,14 +162,29 @@ def choose(weight: Tensor, bias: Tensor | None, rows: int) -> str:
     label, representative = row_bucket(rows)
     name = entry_name(weight.shape[0], weight.shape[1], bias is not None, weight.dtype, label)
     table = kernel_cache.current_table()
-    winner = table.get(name)
-    if winner is None or winner not in linear_kernels.BY_NAME:
+    winner = _cached_winner(table, name, representative, weight.dtype, bias is not None)
+    if winner is None:
         with table.lock:
-            winner = table.get(name)
-            if winner is None or winner not in linear_kernels.BY_NAME:
+            winner = _cached_winner(table, name, representative, weight.dtype, bias is not None)
+            if winner is None:
                 _announce_once(table)
                 winner = _record(table, name, weight, bias, representative)
     return winner
+
+
+def _cached_winner(table: kernel_cache.KernelTable, name: str, rows: int, dtype: torch.dtype,
+                   has_bias: bool) -> str | None:
+    """The cached winner, or None when the entry is missing or stale: its winner is unknown or
+    not offered here now, or a candidate offered now was not among those it measured (a kernel
+    added since, such as the native bf16 one)."""
+    entry = table.entries.get(name)
+    if entry is None or not linear_kernels.offered(entry["winner"], rows, dtype, has_bias):
+        return None
+    measured_names = entry.get("candidates", entry.get("microseconds"))
+    if isinstance(measured_names, dict | list) and any(
+            c.name not in measured_names for c in linear_kernels.candidates_for(rows, dtype, has_bias)):
+        return None
+    return entry["winner"]
 
 
 def _record(table: kernel_cache.KernelTable, name: str, weight: Tensor, bias: Tensor | None,
@@ -177,7 +194,8 @@ def _record(table: kernel_cache.KernelTable, name: str, weight: Tensor, bias: Te
     winner = _fastest(seconds)
     measured["entries"] += 1
     measured["seconds"] += time.perf_counter() - start
-    table.put(name, {"winner": winner, "rows": rows,
+    offered = [c.name for c in linear_kernels.candidates_for(rows, weight.dtype, bias is not None)]
+    table.put(name, {"winner": winner, "rows": rows, "candidates": offered,
                      "microseconds": {k: round(v * 1e6, 1) for k, v in seconds.items()}}, save=save)
     return winner
 

@@ -18,10 +18,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
+from . import bf16_native
+
 Kernel = Callable[[Tensor], Tensor]
 
 # The row count oneDNN lays a packed weight out for (its blocking depends on it only mildly).
 PACKED_ROWS_HINT = 8
+# Up to this many rows the native bf16 kernel is timed (beyond, AMX matrix products win).
+NATIVE_BF16_MAX_ROWS = 8
 
 # weight -> its packed copy; kept outside the module so copying or pickling it is unaffected,
 # and dropped with the weight.
@@ -126,6 +130,11 @@ def numpy_threads_match() -> bool:
     return blas == torch.get_num_threads()
 
 
+def _native_bf16(weight: Tensor, bias: Tensor | None) -> Kernel:
+    # bigmodel's AVX-512 BF16 kernel (nn/bf16_native.py): reads W once per 4 rows of x
+    return bf16_native.bind_linear(weight, bias)
+
+
 @dataclass(frozen=True)
 class Candidate:
     name: str
@@ -142,6 +151,8 @@ CANDIDATES: tuple[Candidate, ...] = (
         mkldnn_available() and dtype in (torch.float32, torch.bfloat16))),
     Candidate("numpy", _numpy_blas, lambda rows, dtype, bias: (
         rows <= 8 and dtype == torch.float32 and numpy_threads_match())),
+    Candidate("native_bf16", _native_bf16, lambda rows, dtype, bias: (
+        rows <= NATIVE_BF16_MAX_ROWS and dtype == torch.bfloat16 and bf16_native.available())),
 )
 BY_NAME = {candidate.name: candidate for candidate in CANDIDATES}
 REFERENCE = "f_linear"
@@ -150,6 +161,13 @@ REFERENCE = "f_linear"
 def candidates_for(rows: int, dtype: torch.dtype, has_bias: bool) -> list[Candidate]:
     """The kernels that apply to this many rows of this dtype; ``f_linear`` first."""
     return [c for c in CANDIDATES if c.applies(rows, dtype, has_bias)]
+
+
+def offered(name: str, rows: int, dtype: torch.dtype, has_bias: bool) -> bool:
+    """Whether ``name`` is a kernel that applies here (a cached choice may name one from another
+    version of bigmodel, or one unavailable now, e.g. the native kernel without a compiler)."""
+    candidate = BY_NAME.get(name)
+    return candidate is not None and candidate.applies(rows, dtype, has_bias)
 
 
 def build_kernel(name: str, weight: Tensor, bias: Tensor | None) -> Kernel:

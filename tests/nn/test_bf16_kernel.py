@@ -1,0 +1,162 @@
+"""The native bf16 matrix-vector kernel: equal to F.linear within bf16 rounding, a candidate only
+where it can run, a GPT decoding through it, and cached choices naming it (or made before it
+existed) handled."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bigmodel.nn import bf16_native, int8_native, kernel_cache, kernel_choice, linear_kernels
+from bigmodel.nn.fast_linear import inference_linear
+
+needs_kernel = pytest.mark.skipif(not bf16_native.available(),
+                                  reason="no C++ compiler or no AVX-512 BF16 on this machine")
+
+
+@pytest.fixture
+def cache_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "kernels.json"
+    monkeypatch.setenv(kernel_cache.ENV, str(path))
+    kernel_cache.forget_tables()
+    yield path
+    kernel_cache.forget_tables()
+
+
+@pytest.fixture
+def fake_timer(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = itertools.count()
+    monkeypatch.setattr(kernel_choice, "timer", lambda: float(next(clock)))
+
+
+@pytest.fixture
+def no_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(int8_native, "_compiler", lambda: None)
+    bf16_native.library.cache_clear()
+    yield
+    bf16_native.library.cache_clear()
+
+
+def _rig(monkeypatch: pytest.MonkeyPatch, winner: str) -> None:
+    """Timings that make ``winner`` the fastest wherever it is offered."""
+    def rigged(weight: torch.Tensor, bias: torch.Tensor | None, rows: int) -> dict[str, float]:
+        names = [c.name for c in linear_kernels.candidates_for(rows, weight.dtype, bias is not None)]
+        return {name: (0.5 if name == winner else 1.0) for name in names}
+
+    monkeypatch.setattr(kernel_choice, "measure", rigged)
+
+
+@needs_kernel
+@pytest.mark.parametrize("out_features, in_features", [(37, 45), (13, 100), (20, 7), (50, 64)])
+@pytest.mark.parametrize("rows", [1, 3, 4, 5, 8])
+@pytest.mark.parametrize("bias", [True, False])
+def test_the_kernel_equals_f_linear_in_bf16(out_features: int, in_features: int, rows: int,
+                                            bias: bool) -> None:
+    torch.manual_seed(out_features * 1000 + in_features + rows)
+    weight = torch.randn(out_features, in_features).bfloat16()
+    b = torch.randn(out_features).bfloat16() if bias else None
+    x = torch.randn(rows, in_features).bfloat16()
+    got = bf16_native.bind_linear(weight, b)(x)
+    expected = F.linear(x, weight, b)
+    assert got.shape == expected.shape and got.dtype == torch.bfloat16 and got.is_contiguous()
+    # fp32 sums in another order, each rounded to bf16 once: within a few bf16 steps of |y|
+    scale = float(expected.float().abs().max())
+    torch.testing.assert_close(got.float(), expected.float(), atol=2e-2 * scale, rtol=2e-2)
+
+
+@needs_kernel
+def test_the_kernel_refuses_what_it_cannot_read() -> None:
+    weight = torch.randn(8, 16).bfloat16()
+    with pytest.raises(ValueError):
+        bf16_native.bind_linear(weight.T.contiguous().T, None)  # not contiguous
+    with pytest.raises(ValueError):
+        bf16_native.bind_linear(weight.float(), None)
+    with pytest.raises(TypeError):
+        bf16_native.bind_linear(weight, None)(torch.randn(1, 16))  # fp32 x
+
+
+@needs_kernel
+def test_it_is_a_candidate_for_few_bf16_rows_only() -> None:
+    names = {(rows, dtype): [c.name for c in linear_kernels.candidates_for(rows, dtype, True)]
+             for rows in (1, 8, 9, 100) for dtype in (torch.bfloat16, torch.float32)}
+    assert "native_bf16" in names[1, torch.bfloat16] and "native_bf16" in names[8, torch.bfloat16]
+    assert all("native_bf16" not in names[rows, torch.bfloat16] for rows in (9, 100))
+    assert all("native_bf16" not in names[rows, torch.float32] for rows in (1, 8, 9, 100))
+
+
+def test_without_a_compiler_it_is_not_a_candidate(no_compiler: None) -> None:
+    assert not bf16_native.available()
+    assert "native_bf16" not in [c.name for c in linear_kernels.candidates_for(1, torch.bfloat16, True)]
+    with pytest.raises(RuntimeError):
+        bf16_native.bind_linear(torch.randn(4, 4).bfloat16(), None)
+
+
+def test_a_failing_build_leaves_nothing_behind(tmp_path: Path) -> None:
+    target = tmp_path / "bf16-0000.so"
+    assert not bf16_native._build("/bin/false", target)
+    assert not target.exists()
+
+
+@needs_kernel
+def test_a_bf16_gpt_decodes_through_the_kernel_with_the_eager_logits(cache_file: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from bigmodel.models.gpt import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=97, max_seq_len=64, d_model=48, n_heads=2, n_layers=2, d_ff=80,
+                          bos_token_id=None, eos_token_id=None)).eval().to(torch.bfloat16)
+    prompt = torch.randint(0, 97, (1, 5))
+    _rig(monkeypatch, "native_bf16")
+    scores: list[torch.Tensor] = []
+
+    def record(input_ids: torch.Tensor, step_scores: torch.Tensor) -> torch.Tensor:
+        scores.append(step_scores.float().clone())
+        return step_scores
+
+    tokens = model.generate(prompt, max_new_tokens=8, do_sample=False, logits_processor=[record])
+    winners = {entry["winner"] for entry in json.loads(cache_file.read_text())["entries"].values()}
+    assert winners == {"native_bf16"}  # prefill (5 rows) and decode (1 row) both ran the kernel
+    monkeypatch.setenv(kernel_cache.ENV, "off")  # the eager reference: F.linear everywhere
+    with torch.inference_mode():
+        expected = model(tokens).logits[0, prompt.shape[1] - 1:-1].float()  # (8, vocab)
+    got = torch.cat(scores)
+    scale = float(expected.abs().max())
+    torch.testing.assert_close(got, expected, atol=5e-2 * scale, rtol=5e-2)
+
+
+def _stale_file(path: Path, name: str, entry: dict[str, object]) -> None:
+    path.write_text(json.dumps({"key": kernel_cache.machine_key(), "entries": {name: entry}}))
+
+
+def test_a_cached_native_choice_is_remeasured_where_it_is_unavailable(cache_file: Path, fake_timer: None,
+                                                                      no_compiler: None) -> None:
+    layer = torch.nn.Linear(16, 12).to(torch.bfloat16)
+    name = kernel_choice.entry_name(12, 16, True, torch.bfloat16, "1")
+    _stale_file(cache_file, name, {"winner": "native_bf16"})
+    x = torch.randn(1, 16).bfloat16()
+    with torch.inference_mode():
+        got = inference_linear(layer)(x)
+    torch.testing.assert_close(got.float(), F.linear(x, layer.weight, layer.bias).float(), atol=3e-2, rtol=3e-2)
+    entry = json.loads(cache_file.read_text())["entries"][name]
+    assert entry["winner"] != "native_bf16" and "native_bf16" not in entry["candidates"]
+
+
+@needs_kernel
+def test_an_entry_measured_before_the_kernel_existed_is_measured_again(cache_file: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    layer = torch.nn.Linear(16, 12).to(torch.bfloat16)
+    name = kernel_choice.entry_name(12, 16, True, torch.bfloat16, "1")
+    old = {"winner": "mv", "microseconds": {"f_linear": 9.0, "mv": 5.0, "addmv": 6.0, "packed": 7.0}}
+    _stale_file(cache_file, name, old)
+    _rig(monkeypatch, "native_bf16")
+    assert kernel_choice.choose(layer.weight, layer.bias, 1) == "native_bf16"
+    entry = json.loads(cache_file.read_text())["entries"][name]
+    assert entry["winner"] == "native_bf16" and "native_bf16" in entry["candidates"]
+    kernel_cache.forget_tables()  # a new process: the new entry is kept, not measured again
+    monkeypatch.setattr(kernel_choice, "measure", lambda w, b, rows: pytest.fail("measured again"))
+    assert kernel_choice.choose(layer.weight, layer.bias, 1) == "native_bf16"
