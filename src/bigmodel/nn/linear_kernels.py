@@ -5,6 +5,8 @@ x.dtype == W.dtype, and returns y (rows, out), contiguous. They compute the same
 through different libraries and layouts; which is fastest depends on the CPU, the shape, the
 dtype and the number of rows, so ``nn/kernel_choice.py`` times them on the machine itself.
 ``f_linear`` is always among the candidates, so a choice is never slower than ``F.linear``.
+``native_bf16`` is bigmodel's own AVX-512 BF16 kernel (``nn/bf16_native.py``), offered for 1-8
+bf16 rows where it can be built.
 """
 
 from __future__ import annotations
