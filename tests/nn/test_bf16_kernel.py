@@ -70,6 +70,22 @@ def test_the_kernel_equals_f_linear_in_bf16(out_features: int, in_features: int,
 
 
 @needs_kernel
+def test_output_rows_split_over_two_threads_give_the_same_result() -> None:
+    torch.manual_seed(1)
+    weight, bias = torch.randn(70, 40).bfloat16(), torch.randn(70).bfloat16()
+    x = torch.randn(3, 40).bfloat16()
+    kernel = bf16_native.bind_linear(weight, bias)
+    one = kernel(x)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        two = kernel(x)
+    finally:
+        torch.set_num_threads(threads)
+    torch.testing.assert_close(two.float(), one.float(), atol=0, rtol=0)  # same sums, same order
+
+
+@needs_kernel
 def test_the_kernel_refuses_what_it_cannot_read() -> None:
     weight = torch.randn(8, 16).bfloat16()
     with pytest.raises(ValueError):
