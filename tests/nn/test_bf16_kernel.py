@@ -94,6 +94,8 @@ def test_the_kernel_refuses_what_it_cannot_read() -> None:
         bf16_native.bind_linear(weight.float(), None)
     with pytest.raises(TypeError):
         bf16_native.bind_linear(weight, None)(torch.randn(1, 16))  # fp32 x
+    with pytest.raises(ValueError):
+        bf16_native.bind_linear(torch.zeros(8, 0, dtype=torch.bfloat16), None)
 
 
 @needs_kernel

@@ -106,6 +106,8 @@ def bind_linear(weight: Tensor, bias: Tensor | None, prefetch: int = PREFETCH) -
         raise RuntimeError("the native bf16 kernel is not available on this machine")
     if weight.dtype != torch.bfloat16 or weight.device.type != "cpu" or not weight.is_contiguous():
         raise ValueError("native bf16 kernel: the weight must be a contiguous bf16 CPU tensor")
+    if weight.dim() != 2 or weight.numel() == 0:
+        raise ValueError(f"native bf16 kernel: the weight must be (out, in), both > 0, not {tuple(weight.shape)}")
     call = lib.bm_bf16_linear_bound
     out, width = weight.shape
     b = None if bias is None else bias.detach().float().contiguous()

@@ -114,7 +114,7 @@ def measure(weight: Tensor, bias: Tensor | None, rows: int) -> dict[str, float]:
     seconds: dict[str, float] = {}
     with torch.inference_mode():
         reference = linear_kernels.build_kernel(linear_kernels.REFERENCE, weight, bias)(x).float()
-        scale = float(reference.abs().max()) or 1.0
+        scale = (float(reference.abs().max()) if reference.numel() else 0.0) or 1.0  # out = 0: empty y
         for candidate in linear_kernels.candidates_for(rows, dtype, bias is not None):
             try:
                 kernel = candidate.build(weight, bias)
