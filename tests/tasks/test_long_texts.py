@@ -10,9 +10,8 @@ import torch
 
 from bigmodel.cli import main
 from bigmodel.errors import BigModelError
-from bigmodel.models.bert import BertConfig, BertModel
 from bigmodel.tasks.text_classification import classify, load_classifier, predict_logits
-from bigmodel.tokenization import load_tokenizer, train_tokenizer
+from bigmodel.tokenization import load_tokenizer
 from bigmodel.tokenization.windows import text_windows
 from bigmodel.training.classification import finetune
 
@@ -35,15 +34,8 @@ def _write(path, n: int, seed: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    corpus = folder / "corpus.txt"
-    corpus.write_text(" ".join(GOOD + BAD + FILLER) + "\n", encoding="utf-8")
-    tok = train_tokenizer([corpus], "wordpiece", 200, folder, min_frequency=1, show_progress=False)
-    corpus.unlink()
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(tok), max_seq_len=SEQ_LEN, d_model=32, n_layers=2, n_heads=4,
-                         d_ff=64)).save_pretrained(folder)
+def setup(tmp_path_factory, wordpiece_bert):
+    folder = wordpiece_bert(GOOD + BAD + FILLER, SEQ_LEN)
     data = tmp_path_factory.mktemp("data")
     _write(data / "train.csv", 240, seed=1)
     _write(data / "test.csv", 60, seed=2)

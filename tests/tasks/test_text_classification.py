@@ -11,7 +11,6 @@ import torch
 import bigmodel
 from bigmodel.cli import main
 from bigmodel.errors import BigModelError
-from bigmodel.models.bert import BertConfig, BertModel
 from bigmodel.models.gpt import GPT, GPTConfig
 from bigmodel.tasks.text_classification import classify
 from bigmodel.tokenization import train_tokenizer
@@ -35,16 +34,8 @@ def _write_labelled(path, n: int, seed: int, labels=("pos", "neg")) -> None:
 
 
 @pytest.fixture(scope="module")
-def base_bert(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    corpus = folder / "corpus.txt"
-    corpus.write_text(" ".join(GOOD + BAD + FILLER) + "\n", encoding="utf-8")
-    tok = train_tokenizer([corpus], "wordpiece", 200, folder, min_frequency=1, show_progress=False)
-    corpus.unlink()
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(tok), max_seq_len=32, d_model=32, n_layers=2, n_heads=4,
-                         d_ff=64)).save_pretrained(folder)
-    return folder
+def base_bert(wordpiece_bert):
+    return wordpiece_bert(GOOD + BAD + FILLER, 32)
 
 
 @pytest.fixture(scope="module")
