@@ -120,16 +120,22 @@ def _numpy_blas(weight: Tensor, bias: Tensor | None) -> Kernel:
     return kernel
 
 
-def numpy_threads_match() -> bool:
-    """Whether numpy's OpenBLAS runs as many threads as torch. It picks its count once, from
-    OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) or else the usable cores, whatever
-    torch.set_num_threads says; offered only then, it never runs more threads than asked for."""
+def numpy_single_threaded() -> bool:
+    """Whether numpy's OpenBLAS and torch both run one thread: the only case numpy is offered.
+
+    OpenBLAS picks its thread count once, from OPENBLAS_NUM_THREADS (or OMP_NUM_THREADS) or else
+    the usable cores, whatever torch.set_num_threads says. With more than one, its threads spin
+    after each call and take the cores from torch's own threads in the operations that follow,
+    which timing a kernel alone cannot see: on a 2-core Intel(R) Xeon(R) Processor at two threads,
+    GPT-2 fp32 decoding with numpy chosen for the LM head ran 10.9 tok/s, 49.3 without it
+    (transformers in the same process fell from 43.6 to 25.1 too).
+    """
     value = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or ""
     try:
         blas = int(value.split(",")[0])
     except ValueError:
         blas = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return blas == torch.get_num_threads()
+    return blas == 1 and torch.get_num_threads() == 1
 
 
 def _native_bf16(weight: Tensor, bias: Tensor | None) -> Kernel:
@@ -152,7 +158,7 @@ CANDIDATES: tuple[Candidate, ...] = (
     Candidate("packed", _packed, lambda rows, dtype, bias: (
         mkldnn_available() and dtype in (torch.float32, torch.bfloat16))),
     Candidate("numpy", _numpy_blas, lambda rows, dtype, bias: (
-        rows <= 8 and dtype == torch.float32 and numpy_threads_match())),
+        rows <= 8 and dtype == torch.float32 and numpy_single_threaded())),
     Candidate("native_bf16", _native_bf16, lambda rows, dtype, bias: (
         rows <= NATIVE_BF16_MAX_ROWS and dtype == torch.bfloat16 and bf16_native.available())),
 )
