@@ -4,7 +4,6 @@ existed) handled."""
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
@@ -17,21 +16,6 @@ from bigmodel.nn.fast_linear import inference_linear
 
 needs_kernel = pytest.mark.skipif(not bf16_native.available(),
                                   reason="no C++ compiler or no AVX-512 BF16 on this machine")
-
-
-@pytest.fixture
-def cache_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "kernels.json"
-    monkeypatch.setenv(kernel_cache.ENV, str(path))
-    kernel_cache.forget_tables()
-    yield path
-    kernel_cache.forget_tables()
-
-
-@pytest.fixture
-def fake_timer(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = itertools.count()
-    monkeypatch.setattr(kernel_choice, "timer", lambda: float(next(clock)))
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ choice is kept in the kernel cache, and whichever kernel wins, a quantized GPT d
 
 from __future__ import annotations
 
-import itertools
 import json
 import pickle
 from pathlib import Path
@@ -16,22 +15,6 @@ from bigmodel.decoding import generate
 from bigmodel.models.gpt import GPT, GPTConfig
 from bigmodel.nn import int8_choice, int8_kernels, int8_native, kernel_cache, kernel_choice
 from bigmodel.quantize import Int8Linear, quantize_int8, quantize_weight
-
-
-@pytest.fixture
-def cache_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "kernels.json"
-    monkeypatch.setenv(kernel_cache.ENV, str(path))
-    kernel_cache.forget_tables()
-    yield path
-    kernel_cache.forget_tables()
-
-
-@pytest.fixture
-def fake_timer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each timed call takes 1 s of a clock only the measurement reads: no real timing."""
-    clock = itertools.count()
-    monkeypatch.setattr(kernel_choice, "timer", lambda: float(next(clock)))
 
 
 def _tolerance(candidate: int8_kernels.Int8Candidate, dtype: torch.dtype) -> float:

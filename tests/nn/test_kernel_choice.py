@@ -16,22 +16,6 @@ from bigmodel.nn import kernel_cache, kernel_choice, linear_kernels
 from bigmodel.nn.fast_linear import inference_linear
 
 
-@pytest.fixture
-def cache_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "kernels.json"
-    monkeypatch.setenv(kernel_cache.ENV, str(path))
-    kernel_cache.forget_tables()
-    yield path
-    kernel_cache.forget_tables()
-
-
-@pytest.fixture
-def fake_timer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each timed call takes 1 s of a clock that only the measurement reads: no real timing."""
-    clock = itertools.count()
-    monkeypatch.setattr(kernel_choice, "timer", lambda: float(next(clock)))
-
-
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("rows", [1, 4, 40, 100])
