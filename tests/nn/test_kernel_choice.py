@@ -221,6 +221,18 @@ def test_tune_json_on_a_tiny_model(cache_file: Path, capsys: pytest.CaptureFixtu
     assert len(entries) == len(choices)
 
 
+def test_tune_quantize_int8_fills_the_int8_entries(cache_file: Path, capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kernel_choice, "REPS", 1)
+    monkeypatch.setattr(kernel_choice, "MIN_REPS", 1)
+    monkeypatch.setattr(kernel_choice, "MAX_COPIES", 2)
+    assert main(["tune", "--model", "tiny-gpt-en", "--quantize", "int8", "--rows", "1", "--json"]) == 0
+    choices = json.loads(capsys.readouterr().out)["choices"]
+    assert choices and all(c["dtype"].startswith("int8/") and c["winner"] in c["microseconds"] for c in choices)
+    entries = json.loads(cache_file.read_text())["entries"]
+    assert all(name.startswith("int8-linear") for name in entries) and len(entries) == len(choices)
+
+
 def test_tune_refuses_bad_rows_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["tune", "--model", "tiny-gpt-en", "--rows", "0"])

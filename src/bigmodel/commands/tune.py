@@ -13,12 +13,15 @@ def register(subparsers: Any) -> None:
         subparsers, "tune",
         "measure the fastest CPU kernel for each linear shape of a model and keep it in the kernel cache",
         "  bigmodel tune --model gpt2\n  bigmodel tune --model gpt2 --dtype bf16 --json\n"
-        "  bigmodel tune --model tiny-gpt-en --rows 1,8 --threads 2\n",
+        "  bigmodel tune --model tiny-gpt-en --rows 1,8 --threads 2\n"
+        "  bigmodel tune --model gpt2 --quantize int8\n",
     )
     parser.add_argument("-m", "--model", default="gpt2", help="preset, folder or HF id")
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="weights' dtype")
     parser.add_argument("--rows", type=_rows, help="comma-separated row counts (default: one per bucket: "
                         "1, 2-8, 9-32, 33-64, >64)")
+    parser.add_argument("--quantize", choices=["int8"], help="tune the int8 weight-only kernels "
+                        "(what --quantize int8 runs) instead of the float ones")
     parser.add_argument("--threads", type=positive_int, help="CPU threads for torch (part of the cache key)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.set_defaults(func=run)
@@ -41,14 +44,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    report = tune_kernels(args.model, args.dtype, args.rows)
+    report = tune_kernels(args.model, args.dtype, args.rows, quantize=args.quantize)
     if args.json:
         print_json(report)
         return 0
     machine = report["machine"]
     print(f"{machine['cpu']} ({', '.join(machine['flags']) or 'no relevant flags'}), "
           f"{machine['threads']} threads, torch {machine['torch']}; cache: {report['cache'] or 'in memory only'}")
+    reference = "torch's int8 kernel" if args.quantize else "F.linear"
     for c in report["choices"]:
         shape = c["shape"] + ("+bias" if c["bias"] else "")
-        print(f"{shape:<16} {c['dtype']:<9} rows {c['rows']:<6} {c['winner']:<11} {c['speedup']:5.2f}x vs F.linear")
+        print(f"{shape:<16} {c['dtype']:<9} rows {c['rows']:<6} {c['winner']:<11} {c['speedup']:5.2f}x vs {reference}")
     return 0

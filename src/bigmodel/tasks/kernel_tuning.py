@@ -41,13 +41,19 @@ def linear_shapes(model: str | Path | nn.Module) -> list[tuple[int, int, bool]]:
 
 
 def tune_kernels(model: str | Path | nn.Module, dtype: str = "fp32",
-                 rows: list[int] | None = None) -> dict[str, Any]:
+                 rows: list[int] | None = None, quantize: str | None = None) -> dict[str, Any]:
     """Measure (afresh) and cache the kernel for every linear shape of ``model`` at every row
-    bucket (or at ``rows``); returns the machine key, the cache file and one row per choice."""
-    from ..nn import kernel_cache, kernel_choice
+    bucket (or at ``rows``); returns the machine key, the cache file and one row per choice.
+
+    ``quantize="int8"`` tunes the int8 weight-only kernels instead (``--quantize int8``'s
+    layers, x in ``dtype``; rows 1 and 2-8 unless ``rows`` says otherwise).
+    """
+    from ..nn import int8_choice, kernel_cache, kernel_choice
 
     if dtype not in TUNED_DTYPES:
         raise BigModelError(f"dtype must be one of {', '.join(TUNED_DTYPES)}, got {dtype!r}")
+    if quantize not in (None, "int8"):
+        raise BigModelError(f"quantize must be int8 (or left out), got {quantize!r}")
     if kernel_cache.mode() == "off":
         raise BigModelError(f"{kernel_cache.ENV}=off: kernel choice is turned off, nothing to tune")
     if rows is not None and (not rows or any(r < 1 for r in rows)):
@@ -55,7 +61,8 @@ def tune_kernels(model: str | Path | nn.Module, dtype: str = "fp32",
     shapes = linear_shapes(model)
     torch_dtype = resolve_dtype(dtype)
     assert torch_dtype is not None
-    choices = kernel_choice.tune(shapes, torch_dtype, rows) if rows else kernel_choice.tune(shapes, torch_dtype)
+    tune = int8_choice.tune if quantize == "int8" else kernel_choice.tune
+    choices = tune(shapes, torch_dtype, rows) if rows else tune(shapes, torch_dtype)
     key = kernel_cache.machine_key()
     path = kernel_cache.cache_path(key)
     return {"machine": key, "cache": None if path is None else str(path), "choices": choices}
