@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bigmodel.nn import bf16_native, int8_native, kernel_cache, kernel_choice, linear_kernels
+from bigmodel.nn import bf16_native, kernel_cache, kernel_choice, linear_kernels, native_build
 from bigmodel.nn.fast_linear import inference_linear
 
 needs_kernel = pytest.mark.skipif(not bf16_native.available(),
@@ -20,7 +20,7 @@ needs_kernel = pytest.mark.skipif(not bf16_native.available(),
 
 @pytest.fixture
 def no_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(int8_native, "_compiler", lambda: None)
+    monkeypatch.setattr(native_build, "compiler", lambda: None)
     bf16_native.library.cache_clear()
     yield
     bf16_native.library.cache_clear()
@@ -100,7 +100,7 @@ def test_without_a_compiler_it_is_not_a_candidate(no_compiler: None) -> None:
 
 def test_a_failing_build_leaves_nothing_behind(tmp_path: Path) -> None:
     target = tmp_path / "bf16-0000.so"
-    assert not bf16_native._build("/bin/false", target)
+    assert not native_build.build("/bin/false", target, bf16_native.CPP_SOURCE, "bf16")
     assert not target.exists()
 
 

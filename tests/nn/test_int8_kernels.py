@@ -13,7 +13,14 @@ import torch.nn.functional as F
 
 from bigmodel.decoding import generate
 from bigmodel.models.gpt import GPT, GPTConfig
-from bigmodel.nn import int8_choice, int8_kernels, int8_native, kernel_cache, kernel_choice
+from bigmodel.nn import (
+    int8_choice,
+    int8_kernels,
+    int8_native,
+    kernel_cache,
+    kernel_choice,
+    native_build,
+)
 from bigmodel.quantize import Int8Linear, quantize_int8, quantize_weight
 
 
@@ -57,7 +64,7 @@ def test_native_kernel_is_exact_to_float_rounding_when_built() -> None:
 
 def test_a_failed_build_leaves_no_library_behind(tmp_path: Path) -> None:
     target = tmp_path / "int8-test.so"
-    assert not int8_native._build("/bin/false", target)
+    assert not native_build.build("/bin/false", target, int8_native.CPP_SOURCE, "int8")
     assert not target.exists() and not list(tmp_path.glob(".*.tmp"))
 
 

@@ -1,8 +1,8 @@
 """The native bf16 matrix-vector kernel (``nn/bf16_cpu_source.py``): built once, then loaded.
 
-Built like the int8 kernel, with its machinery (``nn/int8_native.py``: the system's C++
-compiler, the user's cache folder, an atomic write, a hash of source, flags and compiler
-version in the file name ``bf16-<hash>.so``) and called through ctypes with the tensors' data
+Built by ``nn/native_build.py``, as the int8 kernel is (the system's C++ compiler, the user's
+cache folder, an atomic write, a hash of source, flags and compiler version in the file name
+``bf16-<hash>.so``), and called through ctypes with the tensors' data
 pointers. Without a compiler, off x86-64 Linux, or on a CPU without AVX-512 BF16 it is
 unavailable, and ``nn/linear_kernels.py`` does not offer it as a candidate.
 """
@@ -11,19 +11,12 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import platform
-import subprocess
-import sys
-import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from ..fileio import atomic_write
-from . import int8_native, kernel_choice
+from . import native_build
 from .bf16_cpu_source import CPP_SOURCE
 
 Kernel = Callable[[Tensor], Tensor]
@@ -31,8 +24,6 @@ Kernel = Callable[[Tensor], Tensor]
 # measured best on the project's Xeon, where the hardware prefetcher alone reads at about half
 # the bandwidth.
 PREFETCH = 8192
-PREFIX = "bf16-"
-_lock = threading.Lock()
 
 
 class _Weights(ctypes.Structure):
@@ -42,49 +33,10 @@ class _Weights(ctypes.Structure):
                 ("b", ctypes.c_void_p), ("prefetch", ctypes.c_int64)]
 
 
-def _build(compiler: str, target: Path) -> bool:
-    """Compile the kernel into ``target`` (atomically); False when that fails."""
-    if kernel_choice._notices_on():
-        print(f"bigmodel: building the bf16 CPU kernel (once; kept in {target.parent})", file=sys.stderr,
-              flush=True)
-    source = target.with_suffix(".cpp")
-    try:
-        atomic_write(source, lambda p: Path(p).write_text(CPP_SOURCE, encoding="utf-8"))
-        atomic_write(target, lambda tmp: int8_native._compile(compiler, source, tmp))
-    except (OSError, subprocess.SubprocessError):
-        return False
-    for old in target.parent.glob(f"{PREFIX}*"):  # earlier versions of the kernel (or compilers)
-        if old.stem != target.stem and old.suffix in (".so", ".cpp"):
-            old.unlink(missing_ok=True)
-    return True
-
-
-def _load(compiler: str, target: Path) -> ctypes.CDLL | None:
-    with _lock:
-        if not target.exists() and not _build(compiler, target):
-            return None
-        try:
-            return ctypes.CDLL(str(target))
-        except OSError:  # unreadable or damaged: built afresh once
-            if not _build(compiler, target):
-                return None
-            try:
-                return ctypes.CDLL(str(target))
-            except OSError:
-                return None
-
-
 @functools.lru_cache(maxsize=1)
 def library() -> ctypes.CDLL | None:
     """The loaded kernel library, building it the first time; None when it is unavailable."""
-    if platform.machine().lower() not in ("x86_64", "amd64") or not sys.platform.startswith("linux"):
-        return None
-    compiler = int8_native._compiler()
-    if compiler is None:
-        return None
-    parts = (CPP_SOURCE, *int8_native.FLAGS, int8_native._compiler_version(compiler))
-    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-    lib = _load(compiler, int8_native.build_folder() / f"{PREFIX}{digest}.so")
+    lib = native_build.load_library("bf16", CPP_SOURCE)
     if lib is None or not lib.bm_bf16_supported():
         return None
     lib.bm_bf16_linear_bound.restype = None
