@@ -88,11 +88,39 @@ def test_a_win_within_timing_noise_keeps_f_linear() -> None:
     assert kernel_choice._fastest({"f_linear": 1.0, "mv": 0.9, "addmv": 0.8}) == "addmv"
     assert kernel_choice._fastest({}) == "f_linear"
 
+def test_a_burst_of_load_during_one_candidate_does_not_decide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process takes the cores for the first calls timed (a fake clock: 'fast' costs
+    1, 'slow' 2, and every call of the first five costs 10 more): the fast kernel still wins."""
+    clock = [0.0]
+    calls = itertools.count()
+    monkeypatch.setattr(kernel_choice, "timer", lambda: clock[0])
+
+    def costing(cost: float):
+        def kernel(x: torch.Tensor) -> torch.Tensor:
+            clock[0] += cost + (10.0 if next(calls) < 5 else 0.0)
+            return x
+        return [kernel]
+
+    seconds = kernel_choice.interleaved_seconds({"fast": costing(1.0), "slow": costing(2.0)}, torch.zeros(1))
+    assert seconds == {"fast": 1.0, "slow": 2.0}
+
+
 
 def test_f_linear_is_always_a_candidate() -> None:
     for rows, dtype, bias in itertools.product([1, 2, 8, 9, 64, 65, 512],
                                                [torch.float32, torch.bfloat16, torch.float16], [True, False]):
         assert "f_linear" in [c.name for c in linear_kernels.candidates_for(rows, dtype, bias)]
+
+
+def test_inside_inference_mode_every_candidate_is_timed_on_the_copies() -> None:
+    """Decoding measures inside inference_mode: the weight's cold copies stay plain tensors, so
+    that a candidate keeping a packed copy of them (which tracks their version) is timed too,
+    and one failing candidate never empties the measurement."""
+    weight, bias = torch.randn(64, 32), torch.randn(64)
+    offered = {c.name for c in linear_kernels.candidates_for(1, torch.float32, True)}
+    with torch.inference_mode():
+        seconds = kernel_choice.measure(weight, bias, rows=1)
+    assert set(seconds) == offered
 
 
 def test_a_candidate_that_disagrees_or_fails_is_never_chosen(monkeypatch: pytest.MonkeyPatch,
@@ -208,8 +236,8 @@ def test_row_buckets() -> None:
 
 def test_tune_json_on_a_tiny_model(cache_file: Path, capsys: pytest.CaptureFixture[str],
                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kernel_choice, "REPS", 1)  # real timings, but few of them
-    monkeypatch.setattr(kernel_choice, "MIN_REPS", 1)
+    monkeypatch.setattr(kernel_choice, "ROUNDS", 1)  # real timings, but few of them
+    monkeypatch.setattr(kernel_choice, "MIN_ROUNDS", 1)
     monkeypatch.setattr(kernel_choice, "MAX_COPIES", 2)
     assert main(["tune", "--model", "tiny-gpt-en", "--rows", "1,8", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -223,8 +251,8 @@ def test_tune_json_on_a_tiny_model(cache_file: Path, capsys: pytest.CaptureFixtu
 
 def test_tune_quantize_int8_fills_the_int8_entries(cache_file: Path, capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kernel_choice, "REPS", 1)
-    monkeypatch.setattr(kernel_choice, "MIN_REPS", 1)
+    monkeypatch.setattr(kernel_choice, "ROUNDS", 1)
+    monkeypatch.setattr(kernel_choice, "MIN_ROUNDS", 1)
     monkeypatch.setattr(kernel_choice, "MAX_COPIES", 2)
     assert main(["tune", "--model", "tiny-gpt-en", "--quantize", "int8", "--rows", "1", "--json"]) == 0
     choices = json.loads(capsys.readouterr().out)["choices"]

@@ -3,8 +3,7 @@
 The same mechanism as the float linears' (``nn/kernel_choice.py``): for one (out x in, bias,
 activation dtype, row bucket) every candidate of ``nn/int8_kernels.py`` that applies is timed on
 the int8 weight itself and copies of it (cold, from memory, as in decoding), in interleaved
-rounds (each candidate once per round, so that load from other processes falls on all of them
-alike), and the median of each is compared. The winner is kept in the same kernel cache file
+rounds, each candidate's fastest call counting (``kernel_choice.interleaved_seconds``). The winner is kept in the same kernel cache file
 (per CPU model, torch version and thread count) under an ``int8-linear`` entry, and the first
 measurement in a process is announced the same way. A
 candidate whose result differs from the dequantized reference x (q · s)ᵀ + b beyond float
@@ -14,7 +13,6 @@ today's kernel (``int8_kernels.default_kernel``) by less than ``kernel_choice.MA
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -29,31 +27,6 @@ from . import int8_kernels, kernel_cache, kernel_choice
 def entry_name(out_features: int, in_features: int, has_bias: bool, dtype: torch.dtype, bucket: str) -> str:
     operation = "int8-linear+bias" if has_bias else "int8-linear"
     return f"{operation} {out_features}x{in_features} {str(dtype).removeprefix('torch.')} rows {bucket}"
-
-
-# Timed rounds: every candidate once per round, in turn, so that load from other processes
-# (a busy core, a burst of memory traffic) falls on all of them alike; the median per candidate.
-ROUNDS = 11
-MIN_ROUNDS = 3
-BUDGET_S = 0.1  # rounds stop after this much in all (after at least MIN_ROUNDS of them)
-
-
-def _interleaved_medians(kernels: dict[str, list[int8_kernels.Kernel]], x: Tensor) -> dict[str, float]:
-    for copies in kernels.values():
-        for kernel in copies:
-            kernel(x)  # warm-up: first-call allocations, packing, library dispatch
-    times: dict[str, list[float]] = {name: [] for name in kernels}
-    spent, rounds = 0.0, 0
-    while rounds < ROUNDS and (rounds < MIN_ROUNDS or spent < BUDGET_S):
-        for name, copies in kernels.items():
-            kernel = copies[rounds % len(copies)]  # a copy not read lately: from memory
-            start = kernel_choice.timer()
-            kernel(x)
-            elapsed = kernel_choice.timer() - start
-            times[name].append(elapsed)
-            spent += elapsed
-        rounds += 1
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _agreeing_kernels(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torch.dtype,
@@ -80,13 +53,13 @@ def _agreeing_kernels(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torc
 
 
 def measure(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torch.dtype, rows: int) -> dict[str, float]:
-    """Median seconds per call of every applicable candidate that agrees with the reference."""
+    """Seconds per call (fastest of the rounds) of every applicable candidate that agrees with the reference."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(rows, q.shape[1], generator=generator).to(dtype)
     with torch.inference_mode():
         kernels = _agreeing_kernels(q, scale, bias, dtype, x)
         try:
-            return _interleaved_medians(kernels, x)
+            return kernel_choice.interleaved_seconds(kernels, x)
         except (RuntimeError, TypeError, ValueError, OSError):
             return {}
 

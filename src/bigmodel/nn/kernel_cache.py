@@ -29,7 +29,9 @@ from ..errors import BigModelError
 from ..fileio import atomic_write_text, read_json
 
 ENV = "BIGMODEL_KERNEL_CACHE"
-FORMAT = 1  # bumped when the meaning of an entry changes: older files are then rebuilt
+# Bumped when the meaning of an entry changes: older files are then rebuilt. 2: candidates
+# timed in interleaved rounds, fastest call (1 timed them one after another, median).
+FORMAT = 2
 # The flags that decide between kernels (wide vectors, bf16 dot products, AMX tiles).
 RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "neon", "asimd")
 

@@ -2,8 +2,13 @@
 
 For one (operation, out x in, dtype, row bucket) every candidate of ``nn/linear_kernels.py``
 that applies is timed on the weight itself (and copies of it, see ``COLD_BYTES``) and a random
-x of the bucket's representative row count: one warm-up call per copy, then up to ``REPS``
-timed calls (at least ``MIN_REPS``, fewer once ``BUDGET_S`` is spent), median. A candidate
+x of the bucket's representative row count: one warm-up call per copy, then up to ``ROUNDS``
+interleaved rounds (each candidate once per round, in turn; at least ``MIN_ROUNDS``, fewer once
+``BUDGET_S`` is spent), and each candidate's fastest call counts. Interleaving makes load from
+other processes fall on every candidate alike, and the minimum keeps what a candidate does when
+it has the cores (load only ever adds time): a choice made on a busy machine is then the choice
+a quiet machine makes, where timing one candidate after another let a burst of load during one
+candidate's calls hand the layer to a slower kernel. A candidate
 whose result differs from ``F.linear`` beyond float tolerance, or that raises, is out; one
 that beats ``F.linear`` by less than ``MARGIN`` loses to it. The winner is kept in the kernel
 cache (``nn/kernel_cache.py``) so the measurement happens once per machine, torch version and
@@ -19,7 +24,6 @@ set or :func:`announce` is called.
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -35,9 +39,9 @@ NOTICE_ENV = "BIGMODEL_KERNEL_NOTICE"
 ROW_BUCKETS: tuple[tuple[float, str, int], ...] = (
     (1, "1", 1), (8, "2-8", 8), (32, "9-32", 32), (64, "33-64", 64), (float("inf"), ">64", 128),
 )
-REPS = 9
-BUDGET_S = 0.02  # timed calls stop after this much per candidate (after at least MIN_REPS of them)
-MIN_REPS = 3
+ROUNDS = 9
+MIN_ROUNDS = 3
+BUDGET_S = 0.1  # rounds stop after this much time in all (after at least MIN_ROUNDS of them)
 # Decoding reads each weight once per token, after every other layer's: from memory, not from
 # a cache. A weight smaller than this is timed cycling through copies of it that add up to
 # this many bytes (more than a core's L2), so that each timed call reads one not touched lately.
@@ -81,19 +85,32 @@ def _tolerance(dtype: torch.dtype) -> float:
     return 1e-4 if dtype == torch.float32 else 3e-2
 
 
-def _median_seconds(kernels: list[linear_kernels.Kernel], x: Tensor) -> float:
-    for kernel in kernels:
-        kernel(x)  # warm-up: first-call allocations, packing, library dispatch
-    times: list[float] = []
-    spent = 0.0
-    while len(times) < REPS and (len(times) < MIN_REPS or spent < BUDGET_S):
-        kernel = kernels[len(times) % len(kernels)]
-        start = timer()
-        kernel(x)
-        elapsed = timer() - start
-        times.append(elapsed)
-        spent += elapsed
-    return statistics.median(times)
+def interleaved_seconds(kernels: dict[str, list[Callable[[Tensor], Tensor]]], x: Tensor) -> dict[str, float]:
+    """name -> the fastest of its timed calls, timing every candidate once per round in turn;
+    each candidate cycles through its kernels (one per cold copy of the weight)."""
+    working = {}
+    for name, copies in kernels.items():
+        try:
+            for kernel in copies:
+                kernel(x)  # warm-up: first-call allocations, packing, library dispatch
+        except (RuntimeError, TypeError, ValueError, AssertionError, OSError):
+            continue  # a candidate that fails on a copy of the weight is out, the others stay
+        working[name] = copies
+    times: dict[str, list[float]] = {name: [] for name in working}
+    spent, rounds, calls = 0.0, 0, 0
+    while working and rounds < ROUNDS and (rounds < MIN_ROUNDS or spent < BUDGET_S):
+        for name, copies in working.items():
+            # the next copy for every call, not per candidate: the previous call's copy is in
+            # the cache, and the candidate timed after it would read it from there
+            kernel = copies[calls % len(copies)]
+            calls += 1
+            start = timer()
+            kernel(x)
+            elapsed = timer() - start
+            times[name].append(elapsed)
+            spent += elapsed
+        rounds += 1
+    return {name: min(values) for name, values in times.items()}
 
 
 def _cold_copies(weight: Tensor) -> list[Tensor]:
@@ -101,17 +118,18 @@ def _cold_copies(weight: Tensor) -> list[Tensor]:
     nbytes = weight.numel() * weight.element_size()
     count = min(MAX_COPIES, max(1, -(-COLD_BYTES // max(nbytes, 1))))
     detached = weight.detach()
-    return [weight] + [detached.clone() for _ in range(count - 1)]
+    with torch.inference_mode(False):  # plain tensors, as the weight is: a packed copy tracks their version
+        return [weight] + [detached.clone() for _ in range(count - 1)]
 
 
 def measure(weight: Tensor, bias: Tensor | None, rows: int) -> dict[str, float]:
-    """Median seconds per call of every applicable candidate that agrees with F.linear."""
+    """Seconds per call (fastest of the rounds) of every applicable candidate that agrees with F.linear."""
     dtype = weight.dtype
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(rows, weight.shape[1], generator=generator).to(dtype)
     had_packed = weight in linear_kernels._PACKED
     copies = _cold_copies(weight)
-    seconds: dict[str, float] = {}
+    kernels: dict[str, list[linear_kernels.Kernel]] = {}
     with torch.inference_mode():
         reference = linear_kernels.build_kernel(linear_kernels.REFERENCE, weight, bias)(x).float()
         scale = (float(reference.abs().max()) if reference.numel() else 0.0) or 1.0  # out = 0: empty y
@@ -123,10 +141,13 @@ def measure(weight: Tensor, bias: Tensor | None, rows: int) -> dict[str, float]:
                     continue
                 if float((y.float() - reference).abs().max()) > _tolerance(dtype) * scale:
                     continue
-                others = [candidate.build(copy, bias) for copy in copies[1:]]
-                seconds[candidate.name] = _median_seconds([kernel, *others], x)
+                kernels[candidate.name] = [kernel, *(candidate.build(copy, bias) for copy in copies[1:])]
             except (RuntimeError, TypeError, ValueError, AssertionError):
                 continue  # not built for this CPU, dtype or shape
+        try:
+            seconds = interleaved_seconds(kernels, x)
+        except (RuntimeError, TypeError, ValueError, AssertionError):
+            seconds = {}
     if not had_packed and _fastest(seconds) != "packed":
         linear_kernels._PACKED.pop(weight, None)  # the measured copy is not worth its memory
     return seconds
