@@ -1,5 +1,5 @@
 """GB/s of the batch-1 linear kernels on GPT-2's shapes: bf16 F.linear, bf16 torch.mv, bigmodel's
-native bf16 kernel (``nn/bf16_native.py``) and fp32 F.linear, read from memory.
+native bf16 kernel (``nn/native_matvec.py``) and fp32 F.linear, read from memory.
 
     PYTHONPATH=src .venv/bin/python benchmarks/bf16_matvec.py [--threads 1] [--reps 41]
 
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from bigmodel.nn import bf16_native  # noqa: E402
+from bigmodel.nn import native_matvec  # noqa: E402
 from bigmodel.nn.kernel_cache import cpu_description  # noqa: E402
 
 SHAPES = ((2304, 768), (768, 768), (3072, 768), (768, 3072), (50257, 768))  # (out, in)
@@ -44,8 +44,8 @@ def _kernels(out: int, width: int) -> dict[str, tuple[list[Callable[[], object]]
         "torch.mv bf16": ([lambda w=w: torch.mv(w, x16[0]) for w in bf16], out * width * 2),
         "F.linear fp32": ([lambda w=w: F.linear(x32, w) for w in fp32], out * width * 4),
     }
-    if bf16_native.available():
-        native = [bf16_native.bind_linear(w, None) for w in bf16]
+    if native_matvec.available(torch.bfloat16):
+        native = [native_matvec.bind_linear(w, None) for w in bf16]
         kernels["native bf16"] = ([lambda k=k: k(x16) for k in native], out * width * 2)
     return kernels
 
@@ -57,7 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{cpu_description()[0]}, torch {torch.__version__}, {args.threads} thread(s), "
-          f"native bf16 kernel {'available' if bf16_native.available() else 'unavailable'}")
+          f"native bf16 kernel {'available' if native_matvec.available(torch.bfloat16) else 'unavailable'}")
     with torch.inference_mode():
         big = torch.ones(COLD_BYTES // 4)
         sums = []

@@ -5,8 +5,8 @@ x.dtype == W.dtype, and returns y (rows, out), contiguous. They compute the same
 through different libraries and layouts; which is fastest depends on the CPU, the shape, the
 dtype and the number of rows, so ``nn/kernel_choice.py`` times them on the machine itself.
 ``f_linear`` is always among the candidates, so a choice is never slower than ``F.linear``.
-``native_bf16`` is bigmodel's own AVX-512 BF16 kernel (``nn/bf16_native.py``), offered for 1-8
-bf16 rows where it can be built.
+``native_bf16`` and ``native_fp32`` are bigmodel's own AVX-512 matrix-vector kernels
+(``nn/native_matvec.py``), offered for 1-8 rows where they can be built.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
-from . import bf16_native
+from . import native_matvec
 
 Kernel = Callable[[Tensor], Tensor]
 
 # The row count oneDNN lays a packed weight out for (its blocking depends on it only mildly).
 PACKED_ROWS_HINT = 8
-# Up to this many rows the native bf16 kernel is timed (beyond, AMX matrix products win).
-NATIVE_BF16_MAX_ROWS = 8
+# Up to this many rows the native kernels are timed (beyond, matrix-product libraries win).
+NATIVE_MAX_ROWS = 8
 
 # weight -> its packed copy; kept outside the module so copying or pickling it is unaffected,
 # and dropped with the weight.
@@ -138,9 +138,15 @@ def numpy_single_threaded() -> bool:
     return blas == 1 and torch.get_num_threads() == 1
 
 
-def _native_bf16(weight: Tensor, bias: Tensor | None) -> Kernel:
-    # bigmodel's AVX-512 BF16 kernel (nn/bf16_native.py): reads W once per 4 rows of x
-    return bf16_native.bind_linear(weight, bias)
+def _native(weight: Tensor, bias: Tensor | None) -> Kernel:
+    # bigmodel's AVX-512 kernels (nn/native_matvec.py): read W once per 4 rows of x
+    return native_matvec.bind_linear(weight, bias)
+
+
+def _native_applies(dtype: torch.dtype) -> Callable[[int, torch.dtype, bool], bool]:
+    def applies(rows: int, x_dtype: torch.dtype, bias: bool) -> bool:
+        return rows <= NATIVE_MAX_ROWS and x_dtype == dtype and native_matvec.available(dtype)
+    return applies
 
 
 @dataclass(frozen=True)
@@ -159,8 +165,8 @@ CANDIDATES: tuple[Candidate, ...] = (
         mkldnn_available() and dtype in (torch.float32, torch.bfloat16))),
     Candidate("numpy", _numpy_blas, lambda rows, dtype, bias: (
         rows <= 8 and dtype == torch.float32 and numpy_single_threaded())),
-    Candidate("native_bf16", _native_bf16, lambda rows, dtype, bias: (
-        rows <= NATIVE_BF16_MAX_ROWS and dtype == torch.bfloat16 and bf16_native.available())),
+    Candidate("native_bf16", _native, _native_applies(torch.bfloat16)),
+    Candidate("native_fp32", _native, _native_applies(torch.float32)),
 )
 BY_NAME = {candidate.name: candidate for candidate in CANDIDATES}
 REFERENCE = "f_linear"

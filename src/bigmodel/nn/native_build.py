@@ -1,4 +1,4 @@
-"""Building and loading bigmodel's native CPU kernels (the int8 and bf16 matrix-vector ones).
+"""Building and loading bigmodel's native CPU kernels (the int8 and the bf16 / fp32 matrix-vector ones).
 
 A kernel's C++ source (a string, ``nn/*_cpu_source.py``) is compiled with the system's C++
 compiler (``$CXX``, else ``c++`` / ``g++`` / ``clang++``) into ``<cache>/bigmodel/native/

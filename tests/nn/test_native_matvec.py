@@ -1,6 +1,6 @@
-"""The native bf16 matrix-vector kernel: equal to F.linear within bf16 rounding, a candidate only
-where it can run, a GPT decoding through it, and cached choices naming it (or made before it
-existed) handled."""
+"""The native matrix-vector kernels (bf16, fp32): equal to F.linear within float rounding, a
+candidate only where they can run, a GPT decoding through them, and cached choices naming them
+(or made before they existed) handled."""
 
 from __future__ import annotations
 
@@ -11,19 +11,26 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from bigmodel.nn import bf16_native, kernel_cache, kernel_choice, linear_kernels, native_build
+from bigmodel.nn import kernel_cache, kernel_choice, linear_kernels, native_build, native_matvec
 from bigmodel.nn.fast_linear import inference_linear
 
-needs_kernel = pytest.mark.skipif(not bf16_native.available(),
+needs_kernel = pytest.mark.skipif(not native_matvec.available(torch.bfloat16),
                                   reason="no C++ compiler or no AVX-512 BF16 on this machine")
+needs_fp32_kernel = pytest.mark.skipif(not native_matvec.available(torch.float32),
+                                       reason="no C++ compiler or no AVX-512 on this machine")
+# (dtype, its candidate, the rounding allowed relative to max |y|)
+BOTH = [pytest.param(torch.bfloat16, "native_bf16", 2e-2, marks=needs_kernel, id="bf16"),
+        pytest.param(torch.float32, "native_fp32", 1e-5, marks=needs_fp32_kernel, id="fp32")]
 
 
 @pytest.fixture
 def no_compiler(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(native_build, "compiler", lambda: None)
-    bf16_native.library.cache_clear()
+    native_matvec.library.cache_clear()
+    native_matvec.available.cache_clear()
     yield
-    bf16_native.library.cache_clear()
+    native_matvec.library.cache_clear()
+    native_matvec.available.cache_clear()
 
 
 def _rig(monkeypatch: pytest.MonkeyPatch, winner: str) -> None:
@@ -35,30 +42,31 @@ def _rig(monkeypatch: pytest.MonkeyPatch, winner: str) -> None:
     monkeypatch.setattr(kernel_choice, "measure", rigged)
 
 
-@needs_kernel
+@pytest.mark.parametrize("dtype, name, tolerance", BOTH)
 @pytest.mark.parametrize("out_features, in_features", [(37, 45), (13, 100), (20, 7), (50, 64)])
 @pytest.mark.parametrize("rows", [1, 3, 4, 5, 8])
 @pytest.mark.parametrize("bias", [True, False])
-def test_the_kernel_equals_f_linear_in_bf16(out_features: int, in_features: int, rows: int,
-                                            bias: bool) -> None:
+def test_the_kernel_equals_f_linear(dtype: torch.dtype, name: str, tolerance: float, out_features: int,
+                                    in_features: int, rows: int, bias: bool) -> None:
     torch.manual_seed(out_features * 1000 + in_features + rows)
-    weight = torch.randn(out_features, in_features).bfloat16()
-    b = torch.randn(out_features).bfloat16() if bias else None
-    x = torch.randn(rows, in_features).bfloat16()
-    got = bf16_native.bind_linear(weight, b)(x)
+    weight = torch.randn(out_features, in_features).to(dtype)
+    b = torch.randn(out_features).to(dtype) if bias else None
+    x = torch.randn(rows, in_features).to(dtype)
+    got = native_matvec.bind_linear(weight, b)(x)
     expected = F.linear(x, weight, b)
-    assert got.shape == expected.shape and got.dtype == torch.bfloat16 and got.is_contiguous()
-    # fp32 sums in another order, each rounded to bf16 once: within a few bf16 steps of |y|
+    assert got.shape == expected.shape and got.dtype == dtype and got.is_contiguous()
+    # fp32 sums in another order (in bf16 each rounded to bf16 once): within float rounding of |y|
     scale = float(expected.float().abs().max())
-    torch.testing.assert_close(got.float(), expected.float(), atol=2e-2 * scale, rtol=2e-2)
+    torch.testing.assert_close(got.float(), expected.float(), atol=tolerance * scale, rtol=tolerance)
 
 
-@needs_kernel
-def test_output_rows_split_over_two_threads_give_the_same_result() -> None:
+@pytest.mark.parametrize("dtype, name, tolerance", BOTH)
+def test_output_rows_split_over_two_threads_give_the_same_result(dtype: torch.dtype, name: str,
+                                                                  tolerance: float) -> None:
     torch.manual_seed(1)
-    weight, bias = torch.randn(70, 40).bfloat16(), torch.randn(70).bfloat16()
-    x = torch.randn(3, 40).bfloat16()
-    kernel = bf16_native.bind_linear(weight, bias)
+    weight, bias = torch.randn(70, 40).to(dtype), torch.randn(70).to(dtype)
+    x = torch.randn(3, 40).to(dtype)
+    kernel = native_matvec.bind_linear(weight, bias)
     one = kernel(x)
     threads = torch.get_num_threads()
     try:
@@ -73,47 +81,50 @@ def test_output_rows_split_over_two_threads_give_the_same_result() -> None:
 def test_the_kernel_refuses_what_it_cannot_read() -> None:
     weight = torch.randn(8, 16).bfloat16()
     with pytest.raises(ValueError):
-        bf16_native.bind_linear(weight.T.contiguous().T, None)  # not contiguous
+        native_matvec.bind_linear(weight.T.contiguous().T, None)  # not contiguous
     with pytest.raises(ValueError):
-        bf16_native.bind_linear(weight.float(), None)
+        native_matvec.bind_linear(weight.half(), None)
     with pytest.raises(TypeError):
-        bf16_native.bind_linear(weight, None)(torch.randn(1, 16))  # fp32 x
+        native_matvec.bind_linear(weight, None)(torch.randn(1, 16))  # fp32 x
     with pytest.raises(ValueError):
-        bf16_native.bind_linear(torch.zeros(8, 0, dtype=torch.bfloat16), None)
+        native_matvec.bind_linear(torch.zeros(8, 0, dtype=torch.bfloat16), None)
 
 
-@needs_kernel
-def test_it_is_a_candidate_for_few_bf16_rows_only() -> None:
-    names = {(rows, dtype): [c.name for c in linear_kernels.candidates_for(rows, dtype, True)]
-             for rows in (1, 8, 9, 100) for dtype in (torch.bfloat16, torch.float32)}
-    assert "native_bf16" in names[1, torch.bfloat16] and "native_bf16" in names[8, torch.bfloat16]
-    assert all("native_bf16" not in names[rows, torch.bfloat16] for rows in (9, 100))
-    assert all("native_bf16" not in names[rows, torch.float32] for rows in (1, 8, 9, 100))
+@pytest.mark.parametrize("dtype, name, tolerance", BOTH)
+def test_it_is_a_candidate_for_few_rows_of_its_dtype_only(dtype: torch.dtype, name: str, tolerance: float) -> None:
+    names = {(rows, d): [c.name for c in linear_kernels.candidates_for(rows, d, True)]
+             for rows in (1, 8, 9, 100) for d in (torch.bfloat16, torch.float32, torch.float16)}
+    assert name in names[1, dtype] and name in names[8, dtype]
+    assert all(name not in names[rows, dtype] for rows in (9, 100))
+    other = [d for d in (torch.bfloat16, torch.float32, torch.float16) if d != dtype]
+    assert all(name not in names[rows, d] for rows in (1, 8, 9, 100) for d in other)
 
 
 def test_without_a_compiler_it_is_not_a_candidate(no_compiler: None) -> None:
-    assert not bf16_native.available()
-    assert "native_bf16" not in [c.name for c in linear_kernels.candidates_for(1, torch.bfloat16, True)]
-    with pytest.raises(RuntimeError):
-        bf16_native.bind_linear(torch.randn(4, 4).bfloat16(), None)
+    for dtype, name in ((torch.bfloat16, "native_bf16"), (torch.float32, "native_fp32")):
+        assert not native_matvec.available(dtype)
+        assert name not in [c.name for c in linear_kernels.candidates_for(1, dtype, True)]
+        with pytest.raises(RuntimeError):
+            native_matvec.bind_linear(torch.randn(4, 4).to(dtype), None)
 
 
 def test_a_failing_build_leaves_nothing_behind(tmp_path: Path) -> None:
-    target = tmp_path / "bf16-0000.so"
-    assert not native_build.build("/bin/false", target, bf16_native.CPP_SOURCE, "bf16")
+    target = tmp_path / "matvec-0000.so"
+    assert not native_build.build("/bin/false", target, native_matvec.CPP_SOURCE, "matvec")
     assert not target.exists()
 
 
-@needs_kernel
-def test_a_bf16_gpt_decodes_through_the_kernel_with_the_eager_logits(cache_file: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("dtype, name, tolerance", BOTH)
+def test_a_gpt_decodes_through_the_kernel_with_the_eager_logits(dtype: torch.dtype, name: str, tolerance: float,
+                                                                cache_file: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from bigmodel.models.gpt import GPT, GPTConfig
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=97, max_seq_len=64, d_model=48, n_heads=2, n_layers=2, d_ff=80,
-                          bos_token_id=None, eos_token_id=None)).eval().to(torch.bfloat16)
+                          bos_token_id=None, eos_token_id=None)).eval().to(dtype)
     prompt = torch.randint(0, 97, (1, 5))
-    _rig(monkeypatch, "native_bf16")
+    _rig(monkeypatch, name)
     scores: list[torch.Tensor] = []
 
     def record(input_ids: torch.Tensor, step_scores: torch.Tensor) -> torch.Tensor:
@@ -122,13 +133,14 @@ def test_a_bf16_gpt_decodes_through_the_kernel_with_the_eager_logits(cache_file:
 
     tokens = model.generate(prompt, max_new_tokens=8, do_sample=False, logits_processor=[record])
     winners = {entry["winner"] for entry in json.loads(cache_file.read_text())["entries"].values()}
-    assert winners == {"native_bf16"}  # prefill (5 rows) and decode (1 row) both ran the kernel
+    assert winners == {name}  # prefill (5 rows) and decode (1 row) both ran the kernel
     monkeypatch.setenv(kernel_cache.ENV, "off")  # the eager reference: F.linear everywhere
     with torch.inference_mode():
         expected = model(tokens).logits[0, prompt.shape[1] - 1:-1].float()  # (8, vocab)
     got = torch.cat(scores)
     scale = float(expected.abs().max())
-    torch.testing.assert_close(got, expected, atol=5e-2 * scale, rtol=5e-2)
+    allowed = 5e-2 if dtype == torch.bfloat16 else 1e-4
+    torch.testing.assert_close(got, expected, atol=allowed * scale, rtol=allowed)
 
 
 def _stale_file(path: Path, name: str, entry: dict[str, object]) -> None:
