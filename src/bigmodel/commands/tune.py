@@ -54,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
     reference = "torch's int8 kernel" if args.quantize else "F.linear"
     for c in report["choices"]:
         shape = c["shape"] + ("+bias" if c["bias"] else "")
-        print(f"{shape:<16} {c['dtype']:<9} rows {c['rows']:<6} {c['winner']:<11} {c['speedup']:5.2f}x vs {reference}")
+        print(f"{shape:<16} {c['dtype']:<9} rows {c['rows']:<6} {c['winner']:<11} {c['speedup']:5.2f}x vs "
+              f"{c.get('reference', reference)}")
     return 0

@@ -16,21 +16,21 @@ from .common import get_model
 TUNED_DTYPES = ("fp32", "bf16")
 
 
-def linear_shapes(model: str | Path | nn.Module) -> list[tuple[int, int, bool]]:
-    """The distinct (out_features, in_features, has_bias) of a model's ``nn.Linear`` layers.
-
-    A preset with a config is built on the meta device (its shapes only, no weights needed);
-    any other name or folder is loaded.
-    """
+def _module(model: str | Path | nn.Module) -> nn.Module:
+    """The model itself; a preset with a config is built on the meta device (its shapes only,
+    no weights needed); any other name or folder is loaded."""
     if isinstance(model, nn.Module):
-        module = model
-    else:
-        preset = get_preset(str(model))
-        if preset is not None and preset.config:
-            with torch.device("meta"):
-                module = create(preset.name)
-        else:
-            module = get_model(model)
+        return model
+    preset = get_preset(str(model))
+    if preset is not None and preset.config:
+        with torch.device("meta"):
+            return create(preset.name)
+    return get_model(model)
+
+
+def linear_shapes(model: str | Path | nn.Module) -> list[tuple[int, int, bool]]:
+    """The distinct (out_features, in_features, has_bias) of a model's ``nn.Linear`` layers."""
+    module = _module(model)
     shapes: dict[tuple[int, int, bool], None] = {}
     for layer in module.modules():
         if type(layer) is nn.Linear:
@@ -40,15 +40,24 @@ def linear_shapes(model: str | Path | nn.Module) -> list[tuple[int, int, bool]]:
     return list(shapes)
 
 
+def tanh_gelu_widths(model: str | Path | nn.Module) -> list[int]:
+    """The distinct widths (d_ff) of a model's feed-forward layers with the tanh GELU."""
+    from ..nn.feedforward import TANH_GELUS, FeedForward
+
+    return list({layer.fc_in.out_features: None for layer in _module(model).modules()
+                 if isinstance(layer, FeedForward) and layer.activation in TANH_GELUS})
+
+
 def tune_kernels(model: str | Path | nn.Module, dtype: str = "fp32",
                  rows: list[int] | None = None, quantize: str | None = None) -> dict[str, Any]:
     """Measure (afresh) and cache the kernel for every linear shape of ``model`` at every row
-    bucket (or at ``rows``); returns the machine key, the cache file and one row per choice.
+    bucket (or at ``rows``), and its tanh GELU's (GPT-2's) where it has one; returns the machine
+    key, the cache file and one row per choice.
 
     ``quantize="int8"`` tunes the int8 weight-only kernels instead (``--quantize int8``'s
     layers, x in ``dtype``; rows 1 and 2-8 unless ``rows`` says otherwise).
     """
-    from ..nn import int8_choice, kernel_cache, kernel_choice
+    from ..nn import int8_choice, kernel_cache, kernel_choice, native_gelu
 
     if dtype not in TUNED_DTYPES:
         raise BigModelError(f"dtype must be one of {', '.join(TUNED_DTYPES)}, got {dtype!r}")
@@ -58,11 +67,15 @@ def tune_kernels(model: str | Path | nn.Module, dtype: str = "fp32",
         raise BigModelError(f"{kernel_cache.ENV}=off: kernel choice is turned off, nothing to tune")
     if rows is not None and (not rows or any(r < 1 for r in rows)):
         raise BigModelError(f"rows must be positive integers, got {rows}")
-    shapes = linear_shapes(model)
+    module = _module(model)
+    shapes = linear_shapes(module)
     torch_dtype = resolve_dtype(dtype)
     assert torch_dtype is not None
     tune = int8_choice.tune if quantize == "int8" else kernel_choice.tune
     choices = tune(shapes, torch_dtype, rows) if rows else tune(shapes, torch_dtype)
+    widths = tanh_gelu_widths(module)
+    if widths and quantize is None:
+        choices += native_gelu.tune(widths, torch_dtype, rows) if rows else native_gelu.tune(widths, torch_dtype)
     key = kernel_cache.machine_key()
     path = kernel_cache.cache_path(key)
     return {"machine": key, "cache": None if path is None else str(path), "choices": choices}
