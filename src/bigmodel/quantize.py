@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from .errors import BigModelError
 from .nn import int8_kernels
 from .nn.int8_choice import choose
+from .nn.kernel_choice import row_slot
 
 __all__ = ["Int8Linear", "quantize_int8", "quantize_weight"]
 
@@ -80,7 +81,7 @@ class Int8Linear(nn.Module):
         they are replaced or modified in place)."""
         q, scale, bias = self.qweight, self.scale, self.bias
         kernels = self.__dict__.setdefault("_kernels", {})
-        key = (min(rows, 65), dtype)  # rows above 64 share one bucket
+        key = (row_slot(rows), dtype)
         found = kernels.get(key)
         if (found is None or found[0] is not q or found[1] is not scale or found[2] is not bias
                 or found[3] != (q._version, scale._version)):
@@ -92,14 +93,14 @@ class Int8Linear(nn.Module):
         """x -> self(x) without the module call and the per-call lookups, for one generation
         (``nn/fast_linear.py``'s ``inference_linear`` asks for it): each row bucket's kernel is
         looked up once, so weights changed meanwhile need a new function."""
-        kernels: dict[tuple[int, torch.dtype], int8_kernels.Kernel] = {}
+        kernels: dict[tuple[int | str, torch.dtype], int8_kernels.Kernel] = {}
         in_features, out_features = self.in_features, self.out_features
 
         def linear(x: Tensor) -> Tensor:
             if x.device.type != "cpu" or x.dtype not in _CHOSEN_FOR or torch.compiler.is_compiling():
                 return self(x)
             rows = x.numel() // in_features
-            slot = (min(rows, 65), x.dtype)
+            slot = (row_slot(rows), x.dtype)
             kernel = kernels.get(slot)
             if kernel is None:
                 kernel = kernels[slot] = self._kernel(rows, x.dtype)

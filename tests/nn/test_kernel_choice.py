@@ -230,8 +230,8 @@ def test_the_first_measurement_is_announced_once(cache_file: Path, fake_timer: N
 
 
 def test_row_buckets() -> None:
-    assert [kernel_choice.row_bucket(r)[0] for r in (1, 2, 8, 9, 32, 33, 64, 65, 4096)] == [
-        "1", "2-8", "2-8", "9-32", "9-32", "33-64", "33-64", ">64", ">64"]
+    assert [kernel_choice.row_bucket(r)[0] for r in (1, 2, 8, 9, 32, 33, 64, 65, 256, 257, 4096)] == [
+        "1", "2-8", "2-8", "9-32", "9-32", "33-64", "33-64", "65-256", "65-256", ">256", ">256"]
 
 
 def test_tune_json_on_a_tiny_model(cache_file: Path, capsys: pytest.CaptureFixture[str],
@@ -282,3 +282,50 @@ def test_numpy_is_offered_only_when_it_and_torch_run_one_thread(monkeypatch: pyt
     assert "numpy" not in names()
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
     assert "numpy" in names()
+
+
+def test_a_long_prompt_and_a_mid_sized_batch_keep_their_own_kernels(cache_file: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows above 64 fall in two buckets: the first call's kernel must not serve the other."""
+    def rigged(weight: torch.Tensor, bias: torch.Tensor | None, rows: int) -> dict[str, float]:
+        winner = "packed" if rows <= 256 else "transposed"
+        return {name: (0.5 if name == winner else 1.0)
+                for name in (c.name for c in linear_kernels.candidates_for(rows, weight.dtype, bias is not None))}
+
+    monkeypatch.setattr(kernel_choice, "measure", rigged)
+    built: list[str] = []
+    real_build = linear_kernels.build_kernel
+    monkeypatch.setattr("bigmodel.nn.fast_linear.build_kernel",
+                        lambda name, w, b: built.append(name) or real_build(name, w, b))
+    layer = torch.nn.Linear(16, 12)
+    linear = inference_linear(layer)
+    with torch.inference_mode():
+        for rows in (300, 100, 300, 100):
+            x = torch.randn(rows, 16)
+            torch.testing.assert_close(linear(x), layer(x), atol=1e-5, rtol=1e-5)
+    assert built == ["transposed", "packed"]
+
+
+def test_a_model_cast_to_another_dtype_after_generating_still_generates(cache_file: Path) -> None:
+    """model.to(bf16) gives the parameters new storage under the same identity: a kernel
+    state kept for the old one (a oneDNN-packed copy) must not be reused."""
+    from bigmodel.models.gpt import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=97, max_seq_len=64, d_model=48, n_heads=2, n_layers=2, d_ff=80,
+                          bos_token_id=None, eos_token_id=None)).eval()
+    prompt = torch.randint(0, 97, (1, 10))
+    for layer in model.modules():
+        if isinstance(layer, torch.nn.Linear):
+            linear_kernels._packed_for(layer.weight).get()  # what a packed winner leaves behind
+    model.generate(prompt, max_new_tokens=4, do_sample=False)
+    model.to(torch.bfloat16)
+    with torch.inference_mode():
+        for layer in model.modules():
+            if isinstance(layer, torch.nn.Linear):
+                x = torch.randn(3, layer.in_features).bfloat16()
+                got = linear_kernels.build_kernel("packed", layer.weight, layer.bias)(x)
+                torch.testing.assert_close(got.float(), F.linear(x, layer.weight, layer.bias).float(),
+                                           atol=3e-2, rtol=3e-2)
+    tokens = model.generate(prompt, max_new_tokens=4, do_sample=False)
+    assert tokens.shape == (1, prompt.shape[1] + 4)

@@ -19,7 +19,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-m", "--model", default="gpt2", help="preset, folder or HF id")
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="weights' dtype")
     parser.add_argument("--rows", type=_rows, help="comma-separated row counts (default: one per bucket: "
-                        "1, 2-8, 9-32, 33-64, >64)")
+                        "1, 2-8, 9-32, 33-64, 65-256, >256)")
     parser.add_argument("--quantize", choices=["int8"], help="tune the int8 weight-only kernels "
                         "(what --quantize int8 runs) instead of the float ones")
     parser.add_argument("--threads", type=positive_int, help="CPU threads for torch (part of the cache key)")

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .kernel_choice import choose
+from .kernel_choice import choose, row_slot
 from .linear_kernels import _PACKED, Kernel, build_kernel
 
 __all__ = ["inference_linear", "_PACKED"]  # _PACKED: counted by tests and benchmarks/inference_memory.py
@@ -40,14 +40,14 @@ def inference_linear(module: nn.Module) -> Callable[[Tensor], Tensor] | Any:
         return own() if callable(own) else module
     weight, bias = module.weight, module.bias
     on_cpu = weight.device.type == "cpu"
-    kernels: dict[int, Kernel] = {}  # rows (all above 64 share one slot) -> its bucket's kernel
+    kernels: dict[int | str, Kernel] = {}  # rows (above 64: the row bucket) -> its bucket's kernel
 
     def linear(x: Tensor) -> Tensor:
         if (not on_cpu or x.dtype != weight.dtype or torch.compiler.is_compiling()
                 or (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad))):
             return F.linear(x, weight, bias)  # the other kernels have no backward
         rows = x.numel() // x.shape[-1]
-        slot = min(rows, 65)
+        slot = row_slot(rows)
         kernel = kernels.get(slot)
         if kernel is None:
             kernel = kernels[slot] = build_kernel(choose(weight, bias, rows), weight, bias)

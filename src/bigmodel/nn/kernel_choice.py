@@ -37,7 +37,8 @@ from . import kernel_cache, linear_kernels
 NOTICE_ENV = "BIGMODEL_KERNEL_NOTICE"
 # (largest row count, label, representative rows timed for the bucket)
 ROW_BUCKETS: tuple[tuple[float, str, int], ...] = (
-    (1, "1", 1), (8, "2-8", 8), (32, "9-32", 32), (64, "33-64", 64), (float("inf"), ">64", 128),
+    (1, "1", 1), (8, "2-8", 8), (32, "9-32", 32), (64, "33-64", 64), (256, "65-256", 128),
+    (float("inf"), ">256", 512),  # a long prompt: a weight packed for few rows can lose there
 )
 ROUNDS = 9
 MIN_ROUNDS = 3
@@ -72,6 +73,13 @@ def row_bucket(rows: int) -> tuple[str, int]:
         if rows <= limit:
             return label, representative
     raise AssertionError("unreachable: the last bucket has no limit")
+
+
+def row_slot(rows: int) -> int | str:
+    """A key under which a layer keeps its kernel for ``rows``: the row count itself up to 64
+    (cheap to compute on every decoding step), the row bucket's label above (so that a 512-row
+    prompt and a 100-row batch do not share the kernel of whichever came first)."""
+    return rows if rows <= 64 else row_bucket(rows)[0]
 
 
 def entry_name(out_features: int, in_features: int, has_bias: bool, dtype: torch.dtype, bucket: str) -> str:

@@ -56,7 +56,9 @@ class _PackedWeight:
 
 def _packed_for(weight: Tensor) -> _PackedWeight:
     packed = _PACKED.get(weight)
-    if packed is None:
+    # A parameter given new data (``model.to(torch.bfloat16)``, ``param.data = ...``) keeps its
+    # identity but not its storage: the copy packed from the old one is of no use any more.
+    if packed is None or packed.weight.data_ptr() != weight.data_ptr() or packed.weight.dtype != weight.dtype:
         packed = _PACKED[weight] = _PackedWeight(weight)
     return packed
 
