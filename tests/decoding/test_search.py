@@ -176,3 +176,18 @@ def test_finish_reasons_and_counts(tiny_gpt2, left_padded_batch) -> None:
             assert loop.finish_reasons[i] == "stop" and loop.new_tokens[i] == row.index(eos) + 1
         else:
             assert loop.finish_reasons[i] == "length" and loop.new_tokens[i] == 12
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_the_greedy_choice_is_torch_argmax_with_ties_and_nan(dtype: torch.dtype) -> None:
+    from bigmodel.decoding.search import greedy_choice
+
+    torch.manual_seed(0)
+    scores = torch.randn(4, 1000)
+    scores[1, 5] = scores[1, 9] = scores[1].max() + 1  # a tie: the first
+    scores[2, 7] = scores[2, 100] = float("nan")  # NaN counts as the largest: the first NaN
+    scores[3] = float("-inf")
+    scores = scores.to(dtype)
+    got = greedy_choice(scores)
+    assert got.dtype == torch.int64 and torch.equal(got, scores.argmax(dim=-1))
+    assert got.tolist()[1:] == [5, 7, 0]
