@@ -13,7 +13,6 @@ today's kernel (``int8_kernels.default_kernel``) by less than ``kernel_choice.MA
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -66,25 +65,13 @@ def measure(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torch.dtype, r
 
 def fastest(seconds: dict[str, float], in_features: int, dtype: torch.dtype) -> str:
     """The fastest candidate, or today's kernel unless it is beaten by more than MARGIN."""
-    default = int8_kernels.default_kernel(in_features, dtype)
-    if not seconds:
-        return default
-    best = min(seconds, key=seconds.__getitem__)
-    if default in seconds and seconds[best] > (1 - kernel_choice.MARGIN) * seconds[default]:
-        return default
-    return best
+    return kernel_choice.fastest(seconds, int8_kernels.default_kernel(in_features, dtype))
 
 
 def _record(table: kernel_cache.KernelTable, name: str, q: Tensor, scale: Tensor, bias: Tensor | None,
             dtype: torch.dtype, rows: int, save: bool = True) -> str:
-    start = time.perf_counter()
-    seconds = measure(q, scale, bias, dtype, rows)
-    winner = fastest(seconds, q.shape[1], dtype)
-    kernel_choice.measured["entries"] += 1
-    kernel_choice.measured["seconds"] += time.perf_counter() - start
-    table.put(name, {"winner": winner, "rows": rows,
-                     "microseconds": {k: round(v * 1e6, 1) for k, v in seconds.items()}}, save=save)
-    return winner
+    return kernel_choice.record(table, name, rows, lambda: measure(q, scale, bias, dtype, rows),
+                                int8_kernels.default_kernel(q.shape[1], dtype), save)
 
 
 def choose(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torch.dtype, rows: int) -> str:
@@ -95,14 +82,13 @@ def choose(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torch.dtype, ro
     label, representative = kernel_choice.row_bucket(rows)
     name = entry_name(q.shape[0], q.shape[1], bias is not None, dtype, label)
     table = kernel_cache.current_table()
-    winner = table.get(name)
-    if winner is None or winner not in int8_kernels.BY_NAME:
-        with table.lock:
-            winner = table.get(name)
-            if winner is None or winner not in int8_kernels.BY_NAME:
-                kernel_choice._announce_once(table)
-                winner = _record(table, name, q, scale, bias, dtype, representative)
-    return winner
+
+    def cached() -> str | None:
+        winner = table.get(name)
+        return winner if winner in int8_kernels.BY_NAME else None
+
+    return kernel_choice.cached_choice(table, cached,
+                                       lambda: _record(table, name, q, scale, bias, dtype, representative))
 
 
 def tune(shapes: Iterable[tuple[int, int, bool]], dtype: torch.dtype,

@@ -156,21 +156,49 @@ def measure(weight: Tensor, bias: Tensor | None, rows: int) -> dict[str, float]:
             seconds = interleaved_seconds(kernels, x)
         except (RuntimeError, TypeError, ValueError, AssertionError):
             seconds = {}
-    if not had_packed and _fastest(seconds) != "packed":
+    if not had_packed and fastest(seconds) != "packed":
         linear_kernels._PACKED.pop(weight, None)  # the measured copy is not worth its memory
     return seconds
 
 
-def _fastest(seconds: dict[str, float]) -> str:
-    """The fastest candidate, or F.linear unless it is beaten by more than MARGIN (timing
-    noise alone should not move a layer off the reference)."""
-    reference = linear_kernels.REFERENCE
+def fastest(seconds: dict[str, float], reference: str = linear_kernels.REFERENCE) -> str:
+    """The fastest candidate, or ``reference`` (F.linear for the linears) unless it is beaten by
+    more than MARGIN (timing noise alone should not move a layer off the reference)."""
     if not seconds:
         return reference
     best = min(seconds, key=seconds.__getitem__)
     if reference in seconds and seconds[best] > (1 - MARGIN) * seconds[reference]:
         return reference
     return best
+
+
+def record(table: kernel_cache.KernelTable, name: str, rows: int, timings: Callable[[], dict[str, float]],
+           reference: str, save: bool = True, **extra: Any) -> str:
+    """Measure (``timings()``: candidate -> seconds), keep the winner in entry ``name`` of the
+    cache with the microseconds of each (and ``extra``), count the cost; returns the winner.
+    Every kernel choice (linear, int8, GELU) records its entries through this."""
+    start = time.perf_counter()
+    seconds = timings()
+    winner = fastest(seconds, reference)
+    measured["entries"] += 1
+    measured["seconds"] += time.perf_counter() - start
+    table.put(name, {"winner": winner, "rows": rows, **extra,
+                     "microseconds": {k: round(v * 1e6, 1) for k, v in seconds.items()}}, save=save)
+    return winner
+
+
+def cached_choice(table: kernel_cache.KernelTable, lookup: Callable[[], str | None],
+                  measure_and_record: Callable[[], str]) -> str:
+    """``lookup()`` (the cached winner, None when missing or stale), else measured once under the
+    table's lock (another thread may have measured meanwhile), the first measurement announced."""
+    winner = lookup()
+    if winner is None:
+        with table.lock:
+            winner = lookup()
+            if winner is None:
+                _announce_once(table)
+                winner = measure_and_record()
+    return winner
 
 
 def _announce_once(table: kernel_cache.KernelTable) -> None:
@@ -191,14 +219,8 @@ def choose(weight: Tensor, bias: Tensor | None, rows: int) -> str:
     label, representative = row_bucket(rows)
     name = entry_name(weight.shape[0], weight.shape[1], bias is not None, weight.dtype, label)
     table = kernel_cache.current_table()
-    winner = _cached_winner(table, name, representative, weight.dtype, bias is not None)
-    if winner is None:
-        with table.lock:
-            winner = _cached_winner(table, name, representative, weight.dtype, bias is not None)
-            if winner is None:
-                _announce_once(table)
-                winner = _record(table, name, weight, bias, representative)
-    return winner
+    return cached_choice(table, lambda: _cached_winner(table, name, representative, weight.dtype, bias is not None),
+                         lambda: _record(table, name, weight, bias, representative))
 
 
 def _cached_winner(table: kernel_cache.KernelTable, name: str, rows: int, dtype: torch.dtype,
@@ -218,15 +240,9 @@ def _cached_winner(table: kernel_cache.KernelTable, name: str, rows: int, dtype:
 
 def _record(table: kernel_cache.KernelTable, name: str, weight: Tensor, bias: Tensor | None,
             rows: int, save: bool = True) -> str:
-    start = time.perf_counter()
-    seconds = measure(weight, bias, rows)
-    winner = _fastest(seconds)
-    measured["entries"] += 1
-    measured["seconds"] += time.perf_counter() - start
     offered = [c.name for c in linear_kernels.candidates_for(rows, weight.dtype, bias is not None)]
-    table.put(name, {"winner": winner, "rows": rows, "candidates": offered,
-                     "microseconds": {k: round(v * 1e6, 1) for k, v in seconds.items()}}, save=save)
-    return winner
+    return record(table, name, rows, lambda: measure(weight, bias, rows), linear_kernels.REFERENCE, save,
+                  candidates=offered)
 
 
 def tune(shapes: Iterable[tuple[int, int, bool]], dtype: torch.dtype,

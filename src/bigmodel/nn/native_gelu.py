@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -92,16 +91,7 @@ def measure(width: int, dtype: torch.dtype, rows: int) -> dict[str, float]:
 
 def _record(table: kernel_cache.KernelTable, name: str, width: int, dtype: torch.dtype, rows: int,
             save: bool = True) -> str:
-    start = time.perf_counter()
-    seconds = measure(width, dtype, rows)
-    kernel_choice.measured["entries"] += 1
-    kernel_choice.measured["seconds"] += time.perf_counter() - start
-    winner = min(seconds, key=seconds.__getitem__) if seconds else REFERENCE
-    if REFERENCE in seconds and seconds[winner] > (1 - kernel_choice.MARGIN) * seconds[REFERENCE]:
-        winner = REFERENCE  # a win within timing noise keeps F.gelu
-    table.put(name, {"winner": winner, "rows": rows,
-                     "microseconds": {k: round(v * 1e6, 1) for k, v in seconds.items()}}, save=save)
-    return winner
+    return kernel_choice.record(table, name, rows, lambda: measure(width, dtype, rows), REFERENCE, save)
 
 
 def choose(width: int, dtype: torch.dtype, rows: int) -> str:
@@ -112,14 +102,12 @@ def choose(width: int, dtype: torch.dtype, rows: int) -> str:
     label, representative = kernel_choice.row_bucket(rows)
     name = entry_name(width, dtype, label)
     table = kernel_cache.current_table()
-    winner = table.get(name)
-    if winner not in _offered(dtype):
-        with table.lock:
-            winner = table.get(name)
-            if winner not in _offered(dtype):
-                kernel_choice._announce_once(table)
-                winner = _record(table, name, width, dtype, representative)
-    return winner
+
+    def cached() -> str | None:
+        winner = table.get(name)
+        return winner if winner in _offered(dtype) else None
+
+    return kernel_choice.cached_choice(table, cached, lambda: _record(table, name, width, dtype, representative))
 
 
 def tune(widths: Iterable[int], dtype: torch.dtype,
