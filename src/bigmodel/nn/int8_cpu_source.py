@@ -21,6 +21,8 @@ bandwidth F.linear reaches in fp32). Output channels are split over ``threads`` 
 (the library is linked against the OpenMP runtime torch has already loaded).
 """
 
+from .cpp_snippets import FLOAT_TO_BF16
+
 CPP_SOURCE = r"""
 #include <immintrin.h>
 #include <math.h>
@@ -35,14 +37,7 @@ CPP_SOURCE = r"""
 
 namespace {
 
-inline uint16_t float_to_bf16(float f) {  // round to nearest even, NaN kept NaN
-  uint32_t bits;
-  memcpy(&bits, &f, 4);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  return static_cast<uint16_t>(bits >> 16);
-}
-
+""" + FLOAT_TO_BF16 + r"""
 // One row of x (fp32) -> three uint8 levels u (3, in_pad) and their steps a (3,), 16 values
 // per instruction in one pass (each value's three levels in registers: r_{l+1} = r_l - a_l x_l,
 // fused). The calling thread does this before the output channels are split over threads, so

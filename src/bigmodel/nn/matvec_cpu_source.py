@@ -19,6 +19,8 @@ they are still in L1. Output rows are split over ``threads`` OpenMP threads; at 
 OpenMP region is entered.
 """
 
+from .cpp_snippets import FLOAT_TO_BF16
+
 CPP_SOURCE = r"""
 #include <immintrin.h>
 #include <stdint.h>
@@ -39,14 +41,7 @@ namespace {
 constexpr int BLOCK = BM_BLOCK;  // output rows of W read side by side
 constexpr int TILE = 4;          // rows of x sharing one read of W
 
-inline uint16_t float_to_bf16(float f) {  // round to nearest even, NaN kept NaN
-  uint32_t bits;
-  memcpy(&bits, &f, 4);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;
-  bits += 0x7fffu + ((bits >> 16) & 1u);
-  return static_cast<uint16_t>(bits >> 16);
-}
-
+""" + FLOAT_TO_BF16 + r"""
 // 64 bytes of x or W per step: 32 bf16 values, paired into one vdpbf16ps.
 struct Bf16 {
   using Scalar = uint16_t;
