@@ -175,3 +175,20 @@ def test_an_entry_measured_before_the_kernel_existed_is_measured_again(cache_fil
     kernel_cache.forget_tables()  # a new process: the new entry is kept, not measured again
     monkeypatch.setattr(kernel_choice, "measure", lambda w, b, rows: pytest.fail("measured again"))
     assert kernel_choice.choose(layer.weight, layer.bias, 1) == "native_bf16"
+
+
+@pytest.mark.parametrize("dtype, name, tolerance", BOTH)
+def test_a_weight_the_chosen_kernel_cannot_read_runs_f_linear(dtype: torch.dtype, name: str, tolerance: float,
+                                                              cache_file: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The choice is per shape: a second layer of the shape whose weight is a transposed view
+    (not contiguous) gets F.linear instead of an error."""
+    _rig(monkeypatch, name)
+    layer = torch.nn.Linear(16, 12).to(dtype)
+    other = torch.nn.Linear(16, 12).to(dtype)
+    other.weight = torch.nn.Parameter(other.weight.detach().T.contiguous().T)  # same values, strided
+    x = torch.randn(1, 16).to(dtype)
+    with torch.inference_mode():
+        inference_linear(layer)(x)
+        got = inference_linear(other)(x)
+    torch.testing.assert_close(got.float(), F.linear(x, other.weight, other.bias).float(), atol=3e-2, rtol=3e-2)

@@ -187,5 +187,10 @@ def offered(name: str, rows: int, dtype: torch.dtype, has_bias: bool) -> bool:
 
 
 def build_kernel(name: str, weight: Tensor, bias: Tensor | None) -> Kernel:
-    """The kernel ``name`` bound to this weight; an unknown name gives ``F.linear``."""
-    return BY_NAME.get(name, BY_NAME[REFERENCE]).build(weight, bias)
+    """The kernel ``name`` bound to this weight; an unknown name, or one that cannot take this
+    weight (the choice is per shape: another weight of the shape may be laid out otherwise,
+    say a transposed view), gives ``F.linear``."""
+    try:
+        return BY_NAME.get(name, BY_NAME[REFERENCE]).build(weight, bias)
+    except (RuntimeError, TypeError, ValueError):
+        return BY_NAME[REFERENCE].build(weight, bias)
