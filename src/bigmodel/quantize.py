@@ -31,6 +31,7 @@ from .errors import BigModelError
 from .nn import int8_kernels
 from .nn.int8_choice import choose
 from .nn.kernel_choice import row_slot
+from .nn.linear_kernels import tensor_version
 
 __all__ = ["Int8Linear", "quantize_int8", "quantize_weight"]
 
@@ -83,10 +84,11 @@ class Int8Linear(nn.Module):
         kernels = self.__dict__.setdefault("_kernels", {})
         key = (row_slot(rows), dtype)
         found = kernels.get(key)
+        versions = (tensor_version(q), tensor_version(scale))
         if (found is None or found[0] is not q or found[1] is not scale or found[2] is not bias
-                or found[3] != (q._version, scale._version)):
+                or found[3] != versions):
             kernel = int8_kernels.build_kernel(choose(q, scale, bias, dtype, rows), q, scale, bias, dtype)
-            found = kernels[key] = (q, scale, bias, (q._version, scale._version), kernel)
+            found = kernels[key] = (q, scale, bias, versions, kernel)
         return found[4]
 
     def inference_function(self) -> Callable[[Tensor], Tensor]:

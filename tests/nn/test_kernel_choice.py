@@ -329,3 +329,13 @@ def test_a_model_cast_to_another_dtype_after_generating_still_generates(cache_fi
                                            atol=3e-2, rtol=3e-2)
     tokens = model.generate(prompt, max_new_tokens=4, do_sample=False)
     assert tokens.shape == (1, prompt.shape[1] + 4)
+
+
+def test_a_model_built_inside_inference_mode_runs_every_kernel() -> None:
+    """Its weights are inference tensors (no version counter): a packed copy is made once."""
+    with torch.inference_mode():
+        layer = torch.nn.Linear(16, 12)
+        x = torch.randn(3, 16)
+        for candidate in linear_kernels.candidates_for(3, torch.float32, True):
+            got = linear_kernels.build_kernel(candidate.name, layer.weight, layer.bias)(x)
+            torch.testing.assert_close(got, F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)

@@ -38,16 +38,23 @@ def mkldnn_available() -> bool:
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
+def tensor_version(tensor: Tensor) -> int | None:
+    """The tensor's version counter (bumped by in-place changes), or None for an inference
+    tensor (made inside torch.inference_mode), which has none: what is derived from it is then
+    made once."""
+    return None if tensor.is_inference() else tensor._version
+
+
 class _PackedWeight:
     """The oneDNN-blocked copy of one weight, remade when the weight is modified."""
 
     def __init__(self, weight: Tensor) -> None:
         self.weight = weight.detach()  # a view sharing the version counter, not a strong ref cycle
-        self.version = -1
+        self.version: int | None = -1
         self.packed: Tensor | None = None
 
     def get(self) -> Tensor:
-        version = self.weight._version
+        version = tensor_version(self.weight)
         if self.packed is None or version != self.version:
             self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, PACKED_ROWS_HINT)
             self.version = version
