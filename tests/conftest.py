@@ -55,18 +55,31 @@ def bert_en_folder(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - 
 
 
 @pytest.fixture(scope="session")
-def wordpiece_bert(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a function
+def wordpiece_vocab(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a function
+    """make(words, vocab_size, name) -> (a new folder, its tokenizer): a WordPiece vocabulary of
+    at most ``vocab_size`` trained on ``words`` and saved in the folder (offline), for a tiny
+    BERT the caller builds beside it."""
+    from bigmodel.tokenization import train_tokenizer
+
+    def make(words: list[str], vocab_size: int, name: str):  # noqa: ANN202 - (Path, tokenizer)
+        folder = tmp_path_factory.mktemp(name)
+        corpus = folder / "corpus.txt"
+        corpus.write_text(" ".join(words) + "\n", encoding="utf-8")
+        tok = train_tokenizer([corpus], "wordpiece", vocab_size, folder, min_frequency=1, show_progress=False)
+        corpus.unlink()
+        return folder, tok
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def wordpiece_bert(wordpiece_vocab):  # noqa: ANN001, ANN201 - a fixture; a function
     """make(words, max_seq_len) -> a folder: a WordPiece vocabulary trained on ``words`` and a
     tiny random 2-layer BERT (d_model 32) for it, saved together (seeded, offline)."""
     from bigmodel.models.bert import BertConfig, BertModel
-    from bigmodel.tokenization import train_tokenizer
 
     def make(words: list[str], max_seq_len: int):  # noqa: ANN202 - a Path
-        folder = tmp_path_factory.mktemp("tiny-bert")
-        corpus = folder / "corpus.txt"
-        corpus.write_text(" ".join(words) + "\n", encoding="utf-8")
-        tok = train_tokenizer([corpus], "wordpiece", 200, folder, min_frequency=1, show_progress=False)
-        corpus.unlink()
+        folder, tok = wordpiece_vocab(words, 200, "tiny-bert")
         torch.manual_seed(0)
         BertModel(BertConfig(vocab_size=len(tok), max_seq_len=max_seq_len, d_model=32, n_layers=2, n_heads=4,
                              d_ff=64)).save_pretrained(folder)

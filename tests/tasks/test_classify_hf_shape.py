@@ -8,18 +8,13 @@ import torch
 
 import bigmodel as bm
 from bigmodel.models.bert import BertConfig, BertForSequenceClassification
-from bigmodel.tokenization import train_tokenizer
 
 WORDS = "the phone was good bad great awful screen battery and it is really very".split()
 
 
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a Path
-    folder = tmp_path_factory.mktemp("tiny-sentiment")
-    corpus = folder / "corpus.txt"
-    corpus.write_text(" ".join(WORDS) + "\n", encoding="utf-8")
-    tok = train_tokenizer([corpus], "wordpiece", 120, folder, min_frequency=1, show_progress=False)
-    corpus.unlink()
+def classifier(wordpiece_vocab):  # noqa: ANN001, ANN201 - a fixture; a Path
+    folder, tok = wordpiece_vocab(WORDS, 120, "tiny-sentiment")
     torch.manual_seed(0)
     config = BertConfig(vocab_size=len(tok), max_seq_len=32, d_model=32, n_layers=2, n_heads=4, d_ff=64,
                         initializer_range=0.5, id2label={0: "neg", 1: "neutral", 2: "pos"})

@@ -21,13 +21,9 @@ LABELS = {0: "a", 1: "b", 2: "c"}
 
 
 @pytest.fixture(scope="module")
-def classifier(tmp_path_factory):
+def classifier(wordpiece_vocab):
     """A random 3-class BERT classifier with its tokenizer: predictions of every kind."""
-    folder = tmp_path_factory.mktemp("clf")
-    corpus = folder / "corpus.txt"
-    corpus.write_text(" ".join(WORDS) + "\n", encoding="utf-8")
-    tok = train_tokenizer([corpus], "wordpiece", 100, folder, min_frequency=1, show_progress=False)
-    corpus.unlink()
+    folder, tok = wordpiece_vocab(WORDS, 100, "clf")
     torch.manual_seed(3)
     model = BertForSequenceClassification(BertConfig(vocab_size=len(tok), max_seq_len=32, d_model=32, n_layers=1,
                                                      n_heads=4, d_ff=64, id2label=LABELS,
