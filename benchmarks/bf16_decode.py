@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from generate import interleaved  # noqa: E402  (benchmarks/generate.py)
 
 import bigmodel as bm  # noqa: E402
 from bigmodel.decoding import generate  # noqa: E402
@@ -87,17 +88,15 @@ def main() -> None:
     sides = ("native_bf16", "mv")
     if not linear_kernels.offered("native_bf16", 1, torch.bfloat16, False):
         raise SystemExit("the native bf16 kernel is not available here (no compiler or no AVX-512 BF16)")
-    seconds: dict[str, list[float]] = {side: [] for side in sides}
-    for side in sides:  # warm-up
-        _force_at_one_row(side)
-        generate(ours, prompt, max_new_tokens=4, eos_token_id=None)
-    for rep in range(args.reps):
-        for side in sides if rep % 2 == 0 else sides[::-1]:
+
+    def run(side: str, tokens: int = n) -> Callable[[], object]:
+        def decode() -> object:
             _force_at_one_row(side)
-            start = time.perf_counter()
-            generate(ours, prompt, max_new_tokens=n, eos_token_id=None)
-            seconds[side].append(time.perf_counter() - start)
-    speeds = {side: n / statistics.median(seconds[side]) for side in sides}
+            return generate(ours, prompt, max_new_tokens=tokens, eos_token_id=None)
+        return decode
+
+    medians = interleaved(run(sides[0]), run(sides[1]), args.reps, warm=(run(sides[0], 4), run(sides[1], 4)))
+    speeds = {side: n / seconds for side, seconds in zip(sides, medians, strict=True)}
     print(f"{kernel_cache.cpu_description()[0]}, torch {torch.__version__}, {args.threads} thread(s), "
           f"median of {args.reps}, {n} new tokens, load {os.getloadavg()[0]:.2f}")
     print(f"decode b1 bf16: native_bf16 {speeds['native_bf16']:.1f} tok/s, mv {speeds['mv']:.1f} tok/s "

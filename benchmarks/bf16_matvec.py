@@ -5,7 +5,7 @@ native bf16 kernel (``nn/native_matvec.py``) and fp32 F.linear, read from memory
 
 Each kernel cycles through copies of its weight adding up to 512 MiB, so every call reads one
 from memory (as decoding does, one layer after another), not from the L3 cache (300 MiB on the
-project's Xeon VM: a 64 MiB cycle measured twice the memory's bandwidth); the kernels are
+project's Intel(R) Xeon(R) Processor VM: a 64 MiB cycle measured twice the memory's bandwidth); the kernels are
 interleaved call by call and the median of ``--reps`` calls is reported, so load from other
 processes hits all alike. GB/s counts the weight bytes (out x in x element size) per call; the
 first line gives the read bandwidth of summing a 512 MiB fp32 tensor for comparison.
@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from generate import read_bandwidth  # noqa: E402  (benchmarks/generate.py)
 
 from bigmodel.nn import native_matvec  # noqa: E402
 from bigmodel.nn.kernel_cache import cpu_description  # noqa: E402
@@ -59,14 +61,7 @@ def main() -> None:
     print(f"{cpu_description()[0]}, torch {torch.__version__}, {args.threads} thread(s), "
           f"native bf16 kernel {'available' if native_matvec.available(torch.bfloat16) else 'unavailable'}")
     with torch.inference_mode():
-        big = torch.ones(COLD_BYTES // 4)
-        sums = []
-        for _ in range(9):
-            start = time.perf_counter()
-            big.sum()
-            sums.append(time.perf_counter() - start)
-        print(f"read bandwidth (sum of 512 MiB fp32): {COLD_BYTES / statistics.median(sums) / 1e9:.1f} GB/s")
-        del big
+        print(f"read bandwidth (sum of 512 MiB fp32): {read_bandwidth(9):.1f} GB/s")
         for out, width in SHAPES:
             kernels = _kernels(out, width)
             times: dict[str, list[float]] = {name: [] for name in kernels}

@@ -53,10 +53,15 @@ def test_nothing_to_quantize_is_a_clear_error() -> None:
 
 def test_a_model_built_and_quantized_inside_inference_mode_generates() -> None:
     """Inference tensors have no version counter: the int8 layers bind their kernels once."""
+    config = GPTConfig(vocab_size=97, max_seq_len=64, d_model=48, n_heads=2, n_layers=2, d_ff=80,
+                       bos_token_id=None, eos_token_id=None)
+    prompt = torch.randint(0, 97, (1, 5))
+    torch.manual_seed(0)
+    expected = quantize_int8(GPT(config).eval())(prompt).logits
     with torch.inference_mode():
         torch.manual_seed(0)
-        model = GPT(GPTConfig(vocab_size=97, max_seq_len=64, d_model=48, n_heads=2, n_layers=2, d_ff=80,
-                              bos_token_id=None, eos_token_id=None)).eval()
-        quantized = quantize_int8(model)
-        tokens = quantized.generate(torch.randint(0, 97, (1, 5)), max_new_tokens=3, do_sample=False)
+        quantized = quantize_int8(GPT(config).eval())
+        logits = quantized(prompt).logits
+        tokens = quantized.generate(prompt, max_new_tokens=3, do_sample=False)
     assert tokens.shape == (1, 8)
+    torch.testing.assert_close(logits, expected, atol=1e-5, rtol=1e-5)

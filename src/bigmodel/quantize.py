@@ -13,7 +13,7 @@ float linears' (``nn/int8_choice.py``, candidates in ``nn/int8_kernels.py``): to
 ``_weight_int8pack_mm`` (int8 weights converted inside the kernel, fed bf16 activations for
 fp32 x on a CPU with native bf16, where its fp32 path is 4.6x slower at one row), a
 dequantize-then-matmul fallback, and bigmodel's AVX-512 VNNI kernel (``nn/int8_native.py``),
-which equals the dequantized product to float rounding and, on a 2-core Xeon with AMX, read
+which equals the dequantized product to float rounding and, on Intel(R) Xeon(R) Processor (2 cores, AMX), read
 GPT-2's weights at one row about twice as fast as ``_weight_int8pack_mm``. Under
 ``torch.compile``, on other devices, or with BIGMODEL_KERNEL_CACHE=off the layer runs today's
 kernel (``int8_kernels.default_kernel``).

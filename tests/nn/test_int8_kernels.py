@@ -81,6 +81,23 @@ def test_choice_is_measured_once_and_kept_in_the_cache_file(cache_file: Path, fa
     assert kernel_choice.measured["entries"] == before  # from the cache, not measured again
 
 
+def test_an_int8_entry_measured_before_a_kernel_existed_is_measured_again(cache_file: Path,
+                                                                         fake_timer: None) -> None:
+    """As for the float linears: an entry that did not time a kernel offered now (the native one,
+    built since) is measured again, and its new entry names every candidate it timed."""
+    q, scale = quantize_weight(torch.randn(24, 40))
+    name = int8_choice.entry_name(24, 40, False, torch.float32, "1")
+    default = int8_kernels.default_kernel(40, torch.float32)
+    cache_file.write_text(json.dumps({"key": kernel_cache.machine_key(),
+                                      "entries": {name: {"winner": default, "microseconds": {default: 1.0}}}}))
+    offered = {c.name for c in int8_kernels.candidates_for(40, torch.float32, 1)}
+    before = kernel_choice.measured["entries"]
+    int8_choice.choose(q, scale, None, torch.float32, rows=1)
+    entry = json.loads(cache_file.read_text())["entries"][name]
+    assert kernel_choice.measured["entries"] == before + (1 if offered != {default} else 0)
+    assert set(entry.get("candidates", entry["microseconds"])) == offered
+
+
 def test_cache_off_runs_todays_kernel_without_measuring(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(kernel_cache.ENV, "off")
     monkeypatch.setattr(int8_choice, "measure", lambda *a, **k: pytest.fail("measured with the cache off"))

@@ -113,9 +113,9 @@ def test_f_linear_is_always_a_candidate() -> None:
 
 
 def test_inside_inference_mode_every_candidate_is_timed_on_the_copies() -> None:
-    """Decoding measures inside inference_mode: the weight's cold copies stay plain tensors, so
-    that a candidate keeping a packed copy of them (which tracks their version) is timed too,
-    and one failing candidate never empties the measurement."""
+    """Decoding measures inside inference_mode, where the weight's cold copies are inference
+    tensors (no version counter): a candidate keeping a packed copy of them is timed too, and one
+    failing candidate never empties the measurement."""
     weight, bias = torch.randn(64, 32), torch.randn(64)
     offered = {c.name for c in linear_kernels.candidates_for(1, torch.float32, True)}
     with torch.inference_mode():
@@ -339,3 +339,18 @@ def test_a_model_built_inside_inference_mode_runs_every_kernel() -> None:
         for candidate in linear_kernels.candidates_for(3, torch.float32, True):
             got = linear_kernels.build_kernel(candidate.name, layer.weight, layer.bias)(x)
             torch.testing.assert_close(got, F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=1e-5)
+
+
+def test_the_lm_head_is_bound_once_per_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Binding a linear looks its kernel up in the kernel cache: the output layer is bound once
+    per generation (kept with its KV cache, like the blocks), not once per token."""
+    from bigmodel.models import gpt as gpt_module
+    from bigmodel.models.gpt import GPT, GPTConfig
+
+    model = GPT(GPTConfig(vocab_size=97, max_seq_len=64, d_model=48, n_heads=2, n_layers=2, d_ff=80,
+                          bos_token_id=None, eos_token_id=None)).eval()
+    bound: list[torch.nn.Module] = []
+    real = gpt_module.inference_linear
+    monkeypatch.setattr(gpt_module, "inference_linear", lambda m: bound.append(m) or real(m))
+    model.generate(torch.randint(0, 97, (1, 5)), max_new_tokens=10, do_sample=False)
+    assert bound.count(model.lm_head) == 1

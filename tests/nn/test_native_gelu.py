@@ -70,7 +70,11 @@ def test_without_a_compiler_only_f_gelu_is_measured(monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_the_fused_feed_forward_equals_the_module(dtype: torch.dtype, cache_file: Path) -> None:
+def test_the_fused_feed_forward_equals_the_module(dtype: torch.dtype, cache_file: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the native GELU chosen (where it can run) the fused path equals the module's."""
+    winner = "native" if native_gelu.available() else "f_gelu"
+    monkeypatch.setattr(native_gelu, "measure", lambda width, dtype, rows: {"f_gelu": 2.0, winner: 1.0})
     torch.manual_seed(0)
     block = FeedForward(24, 80, activation="gelu_new").eval().to(dtype)
     x = torch.randn(2, 9, 24).to(dtype)
@@ -78,6 +82,8 @@ def test_the_fused_feed_forward_equals_the_module(dtype: torch.dtype, cache_file
         fused, reference = block.fused()(x), block(x)
     allowed = 1e-5 if dtype == torch.float32 else 3e-2
     torch.testing.assert_close(fused.float(), reference.float(), atol=allowed, rtol=allowed)
+    entries = json.loads(cache_file.read_text())["entries"]
+    assert {e["winner"] for e in entries.values()} >= {winner}
 
 
 def test_with_a_gradient_it_is_f_gelu() -> None:

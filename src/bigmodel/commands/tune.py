@@ -19,7 +19,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-m", "--model", default="gpt2", help="preset, folder or HF id")
     parser.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="weights' dtype")
     parser.add_argument("--rows", type=_rows, help="comma-separated row counts (default: one per bucket: "
-                        "1, 2-8, 9-32, 33-64, 65-256, >256)")
+                        "1, 2-8, 9-32, 33-64, 65-256, >256; with --quantize int8: 1 and 2-8)")
     parser.add_argument("--quantize", choices=["int8"], help="tune the int8 weight-only kernels "
                         "(what --quantize int8 runs) instead of the float ones")
     parser.add_argument("--threads", type=positive_int, help="CPU threads for torch (part of the cache key)")
@@ -51,9 +51,8 @@ def run(args: argparse.Namespace) -> int:
     machine = report["machine"]
     print(f"{machine['cpu']} ({', '.join(machine['flags']) or 'no relevant flags'}), "
           f"{machine['threads']} threads, torch {machine['torch']}; cache: {report['cache'] or 'in memory only'}")
-    reference = "torch's int8 kernel" if args.quantize else "F.linear"
     for c in report["choices"]:
         shape = c["shape"] + ("+bias" if c["bias"] else "")
         print(f"{shape:<16} {c['dtype']:<9} rows {c['rows']:<6} {c['winner']:<11} {c['speedup']:5.2f}x vs "
-              f"{c.get('reference', reference)}")
+              f"{c.get('reference', 'F.linear')}")
     return 0

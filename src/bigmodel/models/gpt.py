@@ -334,7 +334,14 @@ class GPT(BigModel):
             return out
         if logits_to_keep > 0:
             h = h[:, -logits_to_keep:]
-        out.logits = inference_linear(self.lm_head)(h) if not self.training else self.lm_head(h)
+        if self.training:
+            out.logits = self.lm_head(h)
+        else:
+            # Built once per generation (kept in its cache, as the blocks' fused paths are), not
+            # per token: building it looks its kernel up in the kernel cache.
+            state = kv_cache.model_state if kv_cache is not None else {}
+            head = state.get("lm_head") or state.setdefault("lm_head", inference_linear(self.lm_head))
+            out.logits = head(h)
         if labels is not None:
             out.loss = causal_lm_loss(out.logits, labels)
         return out

@@ -8,6 +8,7 @@ x·Φ(x); GPT-2 the tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.04471
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch.nn.functional as F
@@ -52,14 +53,9 @@ class FeedForward(nn.Module):
         """The same map for inference (no dropout) with the weights looked up once, and the
         tanh GELU by the kernel measured fastest (``nn/native_gelu.py``)."""
         fc_in, fc_out = inference_linear(self.fc_in), inference_linear(self.fc_out)
-        name = self.activation
-        if name in TANH_GELUS:
-            gelu = inference_gelu_tanh()
+        act = inference_gelu_tanh() if self.activation in TANH_GELUS else functools.partial(activation, self.activation)
 
-            def feed_forward(x: Tensor) -> Tensor:
-                return fc_out(gelu(fc_in(x)))
-        else:
-            def feed_forward(x: Tensor) -> Tensor:
-                return fc_out(activation(name, fc_in(x)))
+        def feed_forward(x: Tensor) -> Tensor:
+            return fc_out(act(fc_in(x)))
 
         return feed_forward

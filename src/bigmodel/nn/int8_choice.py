@@ -63,15 +63,11 @@ def measure(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torch.dtype, r
             return {}
 
 
-def fastest(seconds: dict[str, float], in_features: int, dtype: torch.dtype) -> str:
-    """The fastest candidate, or today's kernel unless it is beaten by more than MARGIN."""
-    return kernel_choice.fastest(seconds, int8_kernels.default_kernel(in_features, dtype))
-
-
 def _record(table: kernel_cache.KernelTable, name: str, q: Tensor, scale: Tensor, bias: Tensor | None,
             dtype: torch.dtype, rows: int, save: bool = True) -> str:
+    offered = [c.name for c in int8_kernels.candidates_for(q.shape[1], dtype, rows)]
     return kernel_choice.record(table, name, rows, lambda: measure(q, scale, bias, dtype, rows),
-                                int8_kernels.default_kernel(q.shape[1], dtype), save)
+                                int8_kernels.default_kernel(q.shape[1], dtype), offered, save)
 
 
 def choose(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torch.dtype, rows: int) -> str:
@@ -82,12 +78,8 @@ def choose(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torch.dtype, ro
     label, representative = kernel_choice.row_bucket(rows)
     name = entry_name(q.shape[0], q.shape[1], bias is not None, dtype, label)
     table = kernel_cache.current_table()
-
-    def cached() -> str | None:
-        winner = table.get(name)
-        return winner if winner in int8_kernels.BY_NAME else None
-
-    return kernel_choice.cached_choice(table, cached,
+    offered = [c.name for c in int8_kernels.candidates_for(q.shape[1], dtype, representative)]
+    return kernel_choice.cached_choice(table, name, offered,
                                        lambda: _record(table, name, q, scale, bias, dtype, representative))
 
 
@@ -115,6 +107,7 @@ def tune(shapes: Iterable[tuple[int, int, bool]], dtype: torch.dtype,
                 "shape": f"{out_features}x{in_features}", "bias": has_bias,
                 "dtype": f"int8/{str(dtype).removeprefix('torch.')}", "rows": label, "winner": winner,
                 "speedup": round(base / micro[winner], 2) if base and micro.get(winner) else 1.0,
+                "reference": default,
                 "microseconds": micro,
             })
     table.save()

@@ -41,7 +41,8 @@ namespace {
 // One row of x (fp32) -> three uint8 levels u (3, in_pad) and their steps a (3,), 16 values
 // per instruction in one pass (each value's three levels in registers: r_{l+1} = r_l - a_l x_l,
 // fused). The calling thread does this before the output channels are split over threads, so
-// it is the serial part of every call: the scalar loop it replaced took ~30 µs for in = 3072.
+// it is the serial part of every call: with the scalar loop it replaced a call at in = 3072 with 8
+// outputs took 68 µs instead of 8 (Intel(R) Xeon(R) Processor, 2 threads, both libraries alternating).
 BM_AVX512 void split_row(const float* x, int64_t in, int64_t in_pad, uint8_t* u, double* a) {
   const int64_t full = in & ~int64_t(15);
   const __mmask16 tail = static_cast<__mmask16>((1u << (in - full)) - 1);

@@ -25,15 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import int8_native
+from . import int8_native, native_build
 
 Kernel = Callable[[Tensor], Tensor]
 Builder = Callable[[Tensor, Tensor, "Tensor | None", torch.dtype], Kernel]  # (q, s, b, x dtype)
 
 HAS_INT8PACK = hasattr(torch.ops.aten, "_weight_int8pack_mm")
-# Bytes the native kernel prefetches ahead of its reading position (all its streams together):
-# on a 2-core Xeon with AMX, 4-8 KiB read GPT-2's weights fastest, 1 KiB or none 1.5-2x slower.
-NATIVE_PREFETCH = 8192
 NATIVE_MAX_IN = 65536  # its int32 sums of in * 255 * 127 stay below 2³¹
 DEQUANT_MIN_ROWS = 8  # up to this many rows dequant is not a candidate (candidates_for)
 
@@ -74,7 +71,7 @@ def _native(q: Tensor, scale: Tensor, bias: Tensor | None, dtype: torch.dtype) -
     row_sums = q.sum(dim=1, dtype=torch.int32)  # (out,): u · q = x · q + 128 Σ q
     s = scale.float().contiguous()
     b = None if bias is None else bias.float().contiguous()
-    return int8_native.bind_linear(q, row_sums, s, b, NATIVE_PREFETCH)
+    return int8_native.bind_linear(q, row_sums, s, b, native_build.PREFETCH_BYTES)
 
 
 @dataclass(frozen=True)
@@ -114,7 +111,7 @@ def candidates_for(in_features: int, dtype: torch.dtype, rows: int | None = None
 
     ``dequant`` is not timed at 1-8 rows unless it is the default: converting the whole weight
     to float on every call reads and writes 9 bytes a weight where the others read 1 (measured
-    10-50x slower at one row on GPT-2's shapes), and timing it would only lengthen the measurement.
+    10-50x slower at one row on GPT-2's shapes, Intel(R) Xeon(R) Processor), and timing it would only lengthen the measurement.
     """
     default = default_kernel(in_features, dtype)
     found = [c for c in CANDIDATES if c.applies(in_features, dtype)]

@@ -57,7 +57,7 @@ def bind_linear(q: Tensor, row_sums: Tensor, scale: Tensor, bias: Tensor | None,
     out, width = q.shape
     weights = ctypes.pointer(_Weights(q.data_ptr(), out, width, row_sums.data_ptr(), scale.data_ptr(),
                                       None if bias is None else bias.data_ptr(), prefetch))
-    tensors = (q, row_sums, scale, bias)
+    tensors = (q.detach(), row_sums, scale.detach(), None if bias is None else bias.detach())  # the storage read
 
     def kernel(x: Tensor) -> Tensor:
         if x.dtype not in _DTYPES or x.shape[-1] != width:

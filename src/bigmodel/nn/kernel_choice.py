@@ -126,8 +126,7 @@ def _cold_copies(weight: Tensor) -> list[Tensor]:
     nbytes = weight.numel() * weight.element_size()
     count = min(MAX_COPIES, max(1, -(-COLD_BYTES // max(nbytes, 1))))
     detached = weight.detach()
-    with torch.inference_mode(False):  # plain tensors, as the weight is: a packed copy tracks their version
-        return [weight] + [detached.clone() for _ in range(count - 1)]
+    return [weight] + [detached.clone() for _ in range(count - 1)]
 
 
 def measure(weight: Tensor, bias: Tensor | None, rows: int) -> dict[str, float]:
@@ -173,28 +172,41 @@ def fastest(seconds: dict[str, float], reference: str = linear_kernels.REFERENCE
 
 
 def record(table: kernel_cache.KernelTable, name: str, rows: int, timings: Callable[[], dict[str, float]],
-           reference: str, save: bool = True, **extra: Any) -> str:
+           reference: str, offered: list[str], save: bool = True) -> str:
     """Measure (``timings()``: candidate -> seconds), keep the winner in entry ``name`` of the
-    cache with the microseconds of each (and ``extra``), count the cost; returns the winner.
-    Every kernel choice (linear, int8, GELU) records its entries through this."""
+    cache with the candidates ``offered`` and the microseconds of each, count the cost; returns
+    the winner. Every kernel choice (linear, int8, GELU) records its entries through this."""
     start = time.perf_counter()
     seconds = timings()
     winner = fastest(seconds, reference)
     measured["entries"] += 1
     measured["seconds"] += time.perf_counter() - start
-    table.put(name, {"winner": winner, "rows": rows, **extra,
+    table.put(name, {"winner": winner, "rows": rows, "candidates": offered,
                      "microseconds": {k: round(v * 1e6, 1) for k, v in seconds.items()}}, save=save)
     return winner
 
 
-def cached_choice(table: kernel_cache.KernelTable, lookup: Callable[[], str | None],
+def cached_winner(table: kernel_cache.KernelTable, name: str, offered: list[str]) -> str | None:
+    """Entry ``name``'s winner, or None when the entry is missing or stale: its winner is not
+    offered here now (unknown, or unavailable: no compiler), or a candidate offered now was not
+    among those it measured (a kernel added since, such as a native one)."""
+    entry = table.entries.get(name)
+    if entry is None or entry.get("winner") not in offered:
+        return None
+    measured_names = entry.get("candidates", entry.get("microseconds"))
+    if not isinstance(measured_names, dict | list) or any(c not in measured_names for c in offered):
+        return None
+    return entry["winner"]
+
+
+def cached_choice(table: kernel_cache.KernelTable, name: str, offered: list[str],
                   measure_and_record: Callable[[], str]) -> str:
-    """``lookup()`` (the cached winner, None when missing or stale), else measured once under the
-    table's lock (another thread may have measured meanwhile), the first measurement announced."""
-    winner = lookup()
+    """Entry ``name``'s winner when it is current (``cached_winner``), else measured once under
+    the table's lock (another thread may have measured meanwhile), the first one announced."""
+    winner = cached_winner(table, name, offered)
     if winner is None:
         with table.lock:
-            winner = lookup()
+            winner = cached_winner(table, name, offered)
             if winner is None:
                 _announce_once(table)
                 winner = measure_and_record()
@@ -219,30 +231,14 @@ def choose(weight: Tensor, bias: Tensor | None, rows: int) -> str:
     label, representative = row_bucket(rows)
     name = entry_name(weight.shape[0], weight.shape[1], bias is not None, weight.dtype, label)
     table = kernel_cache.current_table()
-    return cached_choice(table, lambda: _cached_winner(table, name, representative, weight.dtype, bias is not None),
-                         lambda: _record(table, name, weight, bias, representative))
-
-
-def _cached_winner(table: kernel_cache.KernelTable, name: str, rows: int, dtype: torch.dtype,
-                   has_bias: bool) -> str | None:
-    """The cached winner, or None when the entry is missing or stale: its winner is unknown or
-    not offered here now, or a candidate offered now was not among those it measured (a kernel
-    added since, such as the native bf16 one)."""
-    entry = table.entries.get(name)
-    if entry is None or not linear_kernels.offered(entry["winner"], rows, dtype, has_bias):
-        return None
-    measured_names = entry.get("candidates", entry.get("microseconds"))
-    if isinstance(measured_names, dict | list) and any(
-            c.name not in measured_names for c in linear_kernels.candidates_for(rows, dtype, has_bias)):
-        return None
-    return entry["winner"]
+    offered = [c.name for c in linear_kernels.candidates_for(representative, weight.dtype, bias is not None)]
+    return cached_choice(table, name, offered, lambda: _record(table, name, weight, bias, representative))
 
 
 def _record(table: kernel_cache.KernelTable, name: str, weight: Tensor, bias: Tensor | None,
             rows: int, save: bool = True) -> str:
     offered = [c.name for c in linear_kernels.candidates_for(rows, weight.dtype, bias is not None)]
-    return record(table, name, rows, lambda: measure(weight, bias, rows), linear_kernels.REFERENCE, save,
-                  candidates=offered)
+    return record(table, name, rows, lambda: measure(weight, bias, rows), linear_kernels.REFERENCE, offered, save)
 
 
 def tune(shapes: Iterable[tuple[int, int, bool]], dtype: torch.dtype,

@@ -194,10 +194,10 @@ def offered(name: str, rows: int, dtype: torch.dtype, has_bias: bool) -> bool:
 
 
 def build_kernel(name: str, weight: Tensor, bias: Tensor | None) -> Kernel:
-    """The kernel ``name`` bound to this weight; an unknown name, or one that cannot take this
-    weight (the choice is per shape: another weight of the shape may be laid out otherwise,
-    say a transposed view), gives ``F.linear``."""
+    """The kernel ``name`` bound to this weight; an unknown name, or a native kernel refusing
+    this weight's layout (the choice is per shape: another weight of the shape may be a strided
+    view), gives ``F.linear``."""
     try:
         return BY_NAME.get(name, BY_NAME[REFERENCE]).build(weight, bias)
-    except (RuntimeError, TypeError, ValueError):
+    except native_matvec.LayoutError:
         return BY_NAME[REFERENCE].build(weight, bias)

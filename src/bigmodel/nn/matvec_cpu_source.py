@@ -10,8 +10,8 @@ does. Each element type is a few lines of ``Bf16`` / ``F32`` below; the loops ar
     y[r, o+k] = Σ acc[k][r] + b[o+k]                one instruction per 64 bytes of W, either way
 
 so one core keeps ahead of memory with room to spare. PyTorch's bf16 matrix-vector path on the
-project's 2-core Xeon read the weights at 15-18 GB/s where fp32 ``mv`` reached 23-28 GB/s, and
-MKL's fp32 ``mv`` reads ~12 GB/s on a 2-core AMD EPYC: the weights here are read K output rows
+project's 2-core Intel(R) Xeon(R) Processor read the weights at 15-18 GB/s where fp32 ``mv`` reached 23-28 GB/s, and
+MKL's fp32 ``mv`` reads ~12 GB/s on a 2-core AMD EPYC (Zen 4; issue 17's measurement): the weights here are read K output rows
 side by side (independent memory streams) and software-prefetched ``prefetch`` bytes ahead of
 the reading position, as the int8 kernel does (``nn/int8_cpu_source.py``). Up to 4 rows of x
 share one read of the weights; more rows are done 4 at a time over the same K weight rows while
@@ -30,7 +30,7 @@ CPP_SOURCE = r"""
 // bm_f32_supported says AVX-512F/BW/VL are there, and it issues no bf16 instruction.
 #define BM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #ifndef BM_PREFETCH_HINT
-#define BM_PREFETCH_HINT _MM_HINT_T0  // into L1: measured 3-8% ahead of T1 (L2) on the Xeon
+#define BM_PREFETCH_HINT _MM_HINT_T0  // into L1: measured 3-8% ahead of T1 (L2) on Intel(R) Xeon(R) Processor
 #endif
 #ifndef BM_BLOCK
 #define BM_BLOCK 4

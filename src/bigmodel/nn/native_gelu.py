@@ -91,7 +91,8 @@ def measure(width: int, dtype: torch.dtype, rows: int) -> dict[str, float]:
 
 def _record(table: kernel_cache.KernelTable, name: str, width: int, dtype: torch.dtype, rows: int,
             save: bool = True) -> str:
-    return kernel_choice.record(table, name, rows, lambda: measure(width, dtype, rows), REFERENCE, save)
+    return kernel_choice.record(table, name, rows, lambda: measure(width, dtype, rows), REFERENCE, _offered(dtype),
+                                save)
 
 
 def choose(width: int, dtype: torch.dtype, rows: int) -> str:
@@ -102,12 +103,8 @@ def choose(width: int, dtype: torch.dtype, rows: int) -> str:
     label, representative = kernel_choice.row_bucket(rows)
     name = entry_name(width, dtype, label)
     table = kernel_cache.current_table()
-
-    def cached() -> str | None:
-        winner = table.get(name)
-        return winner if winner in _offered(dtype) else None
-
-    return kernel_choice.cached_choice(table, cached, lambda: _record(table, name, width, dtype, representative))
+    return kernel_choice.cached_choice(table, name, _offered(dtype),
+                                       lambda: _record(table, name, width, dtype, representative))
 
 
 def tune(widths: Iterable[int], dtype: torch.dtype,
@@ -138,16 +135,18 @@ def inference_gelu_tanh() -> Callable[[Tensor], Tensor]:
     """x -> GELU_tanh(x) by the kernel measured fastest for x's width, dtype and row bucket
     (looked up once per shape); ``F.gelu`` itself when x needs a gradient, is not on the CPU,
     or is being traced by ``torch.compile``."""
-    chosen: dict[tuple[int, torch.dtype, int], Callable[[Tensor], Tensor]] = {}
+    chosen: dict[tuple[int, torch.dtype, int | str], Callable[[Tensor], Tensor]] = {}
 
     def gelu(x: Tensor) -> Tensor:
         if (x.device.type != "cpu" or torch.compiler.is_compiling()
                 or (torch.is_grad_enabled() and x.requires_grad)):
             return _f_gelu(x)
-        key = (x.shape[-1], x.dtype, x.numel() // max(x.shape[-1], 1))
+        width = x.shape[-1]
+        rows = x.numel() // max(width, 1)
+        key = (width, x.dtype, kernel_choice.row_slot(rows))
         kernel = chosen.get(key)
         if kernel is None:
-            kernel = chosen[key] = KERNELS[choose(key[0], key[1], key[2])]
+            kernel = chosen[key] = KERNELS[choose(width, x.dtype, rows)]
         return kernel(x)
 
     return gelu

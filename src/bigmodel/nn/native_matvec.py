@@ -21,13 +21,14 @@ from . import native_build
 from .matvec_cpu_source import CPP_SOURCE
 
 Kernel = Callable[[Tensor], Tensor]
-# Bytes prefetched ahead of the reading position (all streams together); the int8 kernel's
-# measured best on the project's Xeon, where the hardware prefetcher alone reads at about half
-# the bandwidth.
-PREFETCH = 8192
+PREFETCH = native_build.PREFETCH_BYTES
 # dtype -> (the C entry point, the C check that the CPU runs it)
 ENTRY_POINTS = {torch.bfloat16: ("bm_bf16_linear_bound", "bm_bf16_supported"),
                 torch.float32: ("bm_f32_linear_bound", "bm_f32_supported")}
+
+
+class LayoutError(ValueError):
+    """A weight the kernel cannot read in place (not a contiguous bf16 / fp32 (out, in) CPU tensor)."""
 
 
 class _Weights(ctypes.Structure):
@@ -64,17 +65,17 @@ def bind_linear(weight: Tensor, bias: Tensor | None, prefetch: int = PREFETCH) -
     address is looked up once, here) and kept alive by the returned function."""
     dtype = weight.dtype
     if dtype not in ENTRY_POINTS or weight.device.type != "cpu" or not weight.is_contiguous():
-        raise ValueError("native matvec kernel: the weight must be a contiguous bf16 or fp32 CPU tensor")
+        raise LayoutError("native matvec kernel: the weight must be a contiguous bf16 or fp32 CPU tensor")
     if not available(dtype):
         raise RuntimeError(f"the native {str(dtype).removeprefix('torch.')} kernel is not available on this machine")
     if weight.dim() != 2 or weight.numel() == 0:
-        raise ValueError(f"native matvec kernel: the weight must be (out, in), both > 0, not {tuple(weight.shape)}")
+        raise LayoutError(f"native matvec kernel: the weight must be (out, in), both > 0, not {tuple(weight.shape)}")
     call = getattr(library(), ENTRY_POINTS[dtype][0])
     out, width = weight.shape
     b = None if bias is None else bias.detach().float().contiguous()
     weights = ctypes.pointer(_Weights(weight.data_ptr(), out, width, None if b is None else b.data_ptr(),
                                       prefetch))
-    tensors = (weight, b)
+    tensors = (weight.detach(), b)  # the storage read (a parameter may be given new data later)
 
     def kernel(x: Tensor) -> Tensor:
         if x.dtype != dtype or x.dim() != 2 or x.shape[1] != width:

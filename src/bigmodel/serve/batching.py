@@ -39,6 +39,7 @@ import torch
 from torch import Tensor
 
 from ..decoding.processors import LogitsProcessor, apply_processors, build_processors
+from ..decoding.search import greedy_choice
 from ..decoding.stop_text import StopText
 from ..decoding.streaming import TextDeltas
 from ..errors import BigModelError
@@ -141,7 +142,7 @@ class Slot:
             history = torch.tensor([self.history_ids + self.tokens], dtype=torch.long)
             scores = apply_processors(self.processors, history, scores)
         if self.params.greedy:
-            return int(scores.argmax(dim=-1))
+            return int(greedy_choice(scores))
         probs = torch.softmax(scores, dim=-1)
         return int(torch.multinomial(probs, 1, generator=self.generator))
 
@@ -431,7 +432,7 @@ class BatchEngine:
         self.batch.length += 1
         self.steps += 1
         self.batch_sizes[len(self.active)] += 1
-        greedy = logits.argmax(dim=-1).tolist()
+        greedy = greedy_choice(logits.float()).tolist()
         produced = 0
         for i, slot in enumerate(self.active):
             if slot.cancelled:
